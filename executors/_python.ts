@@ -1,0 +1,356 @@
+/**
+ * The Python executor: one python3 process per started project, running the shipped
+ * host script, which imports the project and serves calls over a Unix socket.
+ *
+ * A fresh process per START is what makes a new UPDATE safe: Python cannot unload a
+ * module, but it can exit.
+ *
+ * @module
+ */
+import { AgentError, ErrorCode } from "../errors.ts";
+import {
+  acceptOne,
+  type CallOutcome,
+  IpcChannel,
+  type IpcMessage,
+  listenUnix,
+  removeSocketFile,
+} from "../ipc/mod.ts";
+import { logger } from "../log.ts";
+import { pipeLines } from "./_log_lines.ts";
+
+const log = logger("executors", "python");
+const outputLog = logger("project", "python");
+
+/** How a child process ended. */
+export interface ExitInfo {
+  code: number;
+  signal: Deno.Signal | null;
+}
+
+/** Options for {@linkcode PythonExecutor.start}. */
+export interface PythonStartOptions {
+  /** The host script shipped with the agent. */
+  hostScript: string;
+  /** The project folder holding `main.py` or `__init__.py`. */
+  root: string;
+  /** Where the host connects; removed on exit. */
+  socketPath: string;
+  /** The interpreter, e.g. `python3`. */
+  command: string;
+  threads: number;
+  callTimeoutS: number;
+  startTimeoutS: number;
+  maxFrameBytes: number;
+  /** Receives `push_message` events from the project. */
+  onEvent(event: string, data: unknown): void;
+  /** Called once when the process has exited, after in-flight calls were answered. */
+  onExit(info: ExitInfo): void;
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  object: string;
+  method: string;
+  resolve(outcome: CallOutcome): void;
+}
+
+/** How long `stop` waits for a clean exit before SIGKILL. */
+const STOP_GRACE_MS = 2000;
+
+/** A running Python project. Every call it accepts resolves exactly once. */
+export class PythonExecutor {
+  #child: Deno.ChildProcess;
+  #channel: IpcChannel;
+  #objects: Map<string, Set<string>>;
+  #pending = new Map<number, Pending>();
+  #exited: Promise<ExitInfo>;
+  #running = true;
+  #nextInternalId = -1;
+  #pythonVersion: string;
+
+  private constructor(
+    child: Deno.ChildProcess,
+    channel: IpcChannel,
+    ready: IpcMessage,
+    exited: Promise<ExitInfo>,
+  ) {
+    this.#child = child;
+    this.#channel = channel;
+    this.#exited = exited;
+    this.#pythonVersion = String(ready.python ?? "");
+    this.#objects = new Map(
+      Object.entries((ready.objects ?? {}) as Record<string, string[]>).map((
+        [name, methods],
+      ) => [name, new Set(methods)]),
+    );
+  }
+
+  /**
+   * Starts python3 on the project and waits until it has imported it and run `init()`.
+   *
+   * @throws {AgentError} `START_FAILED` with the Python traceback when loading fails.
+   */
+  static async start(options: PythonStartOptions): Promise<PythonExecutor> {
+    const listener = listenUnix(options.socketPath);
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(options.command, {
+        args: [
+          options.hostScript,
+          "--socket",
+          options.socketPath,
+          "--project",
+          options.root,
+          "--threads",
+          String(options.threads),
+          "--max-frame",
+          String(options.maxFrameBytes),
+          "--call-timeout",
+          String(options.callTimeoutS),
+        ],
+        cwd: options.root,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: { PYTHONUNBUFFERED: "1" },
+      }).spawn();
+    } catch (error) {
+      listener.close();
+      removeSocketFile(options.socketPath);
+      throw new AgentError(
+        ErrorCode.START_FAILED,
+        `Cannot start Python project: ${options.command} could not be run: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+    const output = Promise.all([
+      pipeLines(child.stdout, outputLog, "info"),
+      pipeLines(child.stderr, outputLog, "warn"),
+    ]);
+    const exited = child.status.then(async (status) => {
+      await output;
+      return { code: status.code, signal: status.signal };
+    });
+
+    // Messages after `ready` go to the executor, once it exists.
+    const box: { self?: PythonExecutor } = {};
+    const early: IpcMessage[] = [];
+    const first = Promise.withResolvers<IpcMessage>();
+    let conn: Deno.UnixConn | undefined;
+    try {
+      conn = await Promise.race([
+        acceptOne(listener, { timeoutMs: options.startTimeoutS * 1000, signal: options.signal }),
+        exited.then((info) => {
+          throw new AgentError(
+            ErrorCode.START_FAILED,
+            `Cannot start Python project: python exited with code ${info.code} before connecting`,
+          );
+        }),
+      ]);
+    } catch (error) {
+      child.kill("SIGKILL");
+      await exited;
+      throw error;
+    } finally {
+      listener.close();
+      removeSocketFile(options.socketPath);
+    }
+    const channel = new IpcChannel(conn, {
+      codec: "json",
+      maxFrameBytes: options.maxFrameBytes,
+      onMessage(message) {
+        if (box.self) box.self.#onMessage(message, options);
+        else if (message.t === "ready" || message.t === "load_error") first.resolve(message);
+        else early.push(message);
+      },
+    });
+    const timer = setTimeout(
+      () =>
+        first.reject(
+          new AgentError(
+            ErrorCode.START_FAILED,
+            `Cannot start Python project: not loaded within ${options.startTimeoutS} s`,
+          ),
+        ),
+      options.startTimeoutS * 1000,
+    );
+    exited.then((info) =>
+      first.reject(
+        new AgentError(
+          ErrorCode.START_FAILED,
+          `Cannot start Python project: python exited with code ${info.code} while loading`,
+        ),
+      )
+    );
+    let ready: IpcMessage;
+    try {
+      ready = await first.promise;
+      if (ready.t === "load_error") {
+        const error = ready.error as { type?: string; message?: string; traceback?: string };
+        throw new AgentError(
+          ErrorCode.START_FAILED,
+          `Cannot start Python project: ${error.type ?? "Error"}: ${error.message ?? ""}`,
+          { cause: error.traceback },
+        );
+      }
+    } catch (error) {
+      channel.close();
+      child.kill("SIGKILL");
+      await exited;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    const self = box.self = new PythonExecutor(child, channel, ready, exited);
+    for (const message of early) self.#onMessage(message, options);
+    exited.then((info) => self.#onExit(info, options));
+    log.info("Python project loaded: pid {pid}, objects {objects}", {
+      pid: child.pid,
+      objects: [...self.#objects.keys()],
+    });
+    return self;
+  }
+
+  /** The process id of python3. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** The interpreter's version, as the host reported it. */
+  get pythonVersion(): string {
+    return this.#pythonVersion;
+  }
+
+  /** Whether the process is still running. */
+  get running(): boolean {
+    return this.#running;
+  }
+
+  /** Calls in flight. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /** The project's callable objects and their public methods. */
+  get objects(): ReadonlyMap<string, ReadonlySet<string>> {
+    return this.#objects;
+  }
+
+  /**
+   * Calls `object.method(**args)`; the promise always resolves with the outcome,
+   * including when the process dies first (`EXECUTOR_EXITED`).
+   */
+  call(
+    id: number,
+    object: string,
+    method: string,
+    args: Record<string, unknown>,
+  ): Promise<CallOutcome> {
+    return new Promise((resolve) => {
+      if (!this.#running) {
+        resolve(exitedOutcome(object, method));
+        return;
+      }
+      this.#pending.set(id, { object, method, resolve });
+      this.#channel.send({ t: "call", id, object, method, args });
+    });
+  }
+
+  /** Asks the host to cancel call `id`; its outcome then resolves with `CANCELLED`. */
+  cancel(id: number): boolean {
+    if (!this.#pending.has(id)) return false;
+    this.#channel.send({ t: "cancel", id });
+    return true;
+  }
+
+  /** Runs the project's stop hooks (module `stop()` and `stop()` of objects in use). */
+  safetyStop(): Promise<CallOutcome> {
+    const id = this.#nextInternalId--;
+    return new Promise((resolve) => {
+      if (!this.#running) {
+        resolve(exitedOutcome("*", "stop"));
+        return;
+      }
+      this.#pending.set(id, { object: "*", method: "stop", resolve });
+      this.#channel.send({ t: "safety_stop", id });
+    });
+  }
+
+  /** Shuts the process down: a clean shutdown first, SIGKILL after a grace period. */
+  async stop(): Promise<ExitInfo> {
+    if (this.#running) {
+      this.#channel.send({ t: "shutdown" });
+      const timer = setTimeout(() => {
+        try {
+          this.#child.kill("SIGKILL");
+        } catch {
+          // It exited between the check and the kill.
+        }
+      }, STOP_GRACE_MS);
+      try {
+        return await this.#exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return await this.#exited;
+  }
+
+  /** Kills the process at once. */
+  kill(): void {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+
+  #onMessage(message: IpcMessage, options: PythonStartOptions): void {
+    if (message.t === "result") {
+      const id = message.id as number;
+      const pending = this.#pending.get(id);
+      if (!pending) return;
+      this.#pending.delete(id);
+      const outcome: CallOutcome = message.ok
+        ? { object: pending.object, method: pending.method, ok: true, result: message.result }
+        : {
+          object: pending.object,
+          method: pending.method,
+          ok: false,
+          error: message.error as CallOutcome["error"],
+        };
+      pending.resolve(outcome);
+    } else if (message.t === "event") {
+      options.onEvent(String(message.event), message.data ?? null);
+    }
+  }
+
+  #onExit(info: ExitInfo, options: PythonStartOptions): void {
+    this.#running = false;
+    this.#channel.close();
+    for (const [id, pending] of this.#pending) {
+      this.#pending.delete(id);
+      pending.resolve(exitedOutcome(pending.object, pending.method, info));
+    }
+    log.info("Python project exited: code {code}, signal {signal}", { ...info });
+    options.onExit(info);
+  }
+}
+
+function exitedOutcome(object: string, method: string, info?: ExitInfo): CallOutcome {
+  const how = info ? (info.signal ? `signal ${info.signal}` : `code ${info.code}`) : "earlier";
+  return {
+    object,
+    method,
+    ok: false,
+    error: {
+      code: ErrorCode.EXECUTOR_EXITED,
+      type: "ExecutorExited",
+      message:
+        `Call failed: the Python process exited (${how}) before ${object}.${method} returned`,
+      traceback: null,
+    },
+  };
+}

@@ -1,0 +1,9 @@
+/**
+ * Executors run a deployed project: Python through a python3 host process, C++ as a
+ * child executable.
+ *
+ * @module
+ */
+export { CppExecutor, type CppStartOptions } from "./_cpp.ts";
+export { type ExitInfo, PythonExecutor, type PythonStartOptions } from "./_python.ts";
+export { installRuntime, RUNTIME_SOURCE_DIR, type RuntimeFiles } from "./_runtime.ts";

@@ -1,0 +1,845 @@
+"""Tests of python_host.py over a real Unix socket, and of the default project.
+
+Each test starts the real host as a subprocess against a small project written to a
+temporary folder, plays the agent's side of the protocol and checks the frames that come
+back. Every wait is bounded by WAIT seconds. Runs on Python 3.8 with the stdlib only.
+"""
+
+import importlib.util
+import json
+import math
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HOST = os.path.join(HERE, "python_host.py")
+DEFAULT_PROJECT = os.path.join(HERE, "default_project")
+WAIT = 10.0
+# Calls meant to be cancelled sleep this long: far beyond WAIT, so a reply before the
+# socket times out proves the cancel did not wait for them.
+LONG = 60
+
+SAMPLE = """
+import asyncio
+import threading
+import time
+
+events = {}
+
+
+def init():
+    events["init"] = True
+    push_message("hello", {"from": "init"})
+
+
+class Counter:
+    created = 0
+
+    def __init__(self):
+        Counter.created += 1
+        self.count = 0
+
+    def inc(self, by=1):
+        self.count += by
+        return self.count
+
+    def instances(self):
+        return Counter.created
+
+    def _hidden(self):
+        return "hidden"
+
+
+class _Robot:
+    label = "not a method"
+
+    def add(self, a, b):
+        return a + b
+
+    def echo(self, value):
+        return value
+
+    def init_ran(self):
+        return events.get("init", False)
+
+    async def twice(self, x):
+        await asyncio.sleep(0.01)
+        return 2 * x
+
+    def boom(self):
+        raise ValueError("boom")
+
+    def exit(self):
+        raise SystemExit(3)
+
+    async def async_exit(self):
+        raise SystemExit(4)
+
+    def returns_coroutine(self):
+        return self.twice(3)
+
+    def bad_set(self):
+        return {1, 2}
+
+    def bad_nan(self):
+        return float("nan")
+
+    def big(self, size):
+        return "\u00e9" * size
+
+    def sleep(self, seconds):
+        time.sleep(seconds)
+        return seconds
+
+    def sleep_in_steps(self, seconds):
+        events["interrupted"] = threading.Event()
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+        except BaseException as exc:
+            events["interrupt_type"] = type(exc).__name__
+            events["interrupted"].set()
+            raise
+        return "finished"
+
+    def was_interrupted(self):
+        events["interrupted"].wait(5)
+        return events.get("interrupt_type")
+
+    async def async_sleep(self, seconds):
+        events["async_cancelled"] = asyncio.Event()
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            events["async_cancelled"].set()
+            raise
+        return "finished"
+
+    async def async_was_cancelled(self):
+        await asyncio.wait_for(events["async_cancelled"].wait(), 5)
+        return True
+
+    def fast(self):
+        return "fast"
+
+    def push_from_thread(self):
+        done = threading.Event()
+
+        def worker():
+            push_message("tick", {"n": 1})
+            push_message("odd", {1, 2})
+            done.set()
+
+        threading.Thread(target=worker).start()
+        done.wait(5)
+        return "pushed"
+
+    def noisy(self):
+        import sys
+
+        print("printed line")
+        sys.stdout.write("\\x00\\x00\\x00\\x05{}{}")
+        sys.stdout.flush()
+        print("to stderr", file=sys.stderr)
+        return "quiet"
+
+    def stop(self):
+        events["robot_stopped"] = True
+
+
+class Flaky:
+    def __init__(self):
+        raise ConnectionError("robot unreachable")
+
+    def ping(self):
+        return "pong"
+
+
+robot = _Robot()
+pi = 3.14
+names = ["a"]
+
+
+def helper():
+    return 1
+"""
+
+
+def write_project(files):
+    """Writes {relative path: source} to a new temporary folder and returns it."""
+    directory = tempfile.mkdtemp(prefix="project-")
+    for name, source in files.items():
+        path = os.path.join(directory, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as file:
+            file.write(textwrap.dedent(source))
+    return directory
+
+
+def encode(message):
+    body = json.dumps(message).encode("utf-8")
+    return struct.pack(">I", len(body)) + body
+
+
+class Host:
+    """One host subprocess connected to a listening socket that plays the agent."""
+
+    def __init__(self, project, *options):
+        self.folder = tempfile.mkdtemp(prefix="host-")
+        path = os.path.join(self.folder, "agent.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.settimeout(WAIT)
+        listener.bind(path)
+        listener.listen(1)
+        self.process = subprocess.Popen(
+            [sys.executable, HOST, "--socket", path, "--project", project] + list(options),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            self.conn, _ = listener.accept()
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            listener.close()
+        self.conn.settimeout(WAIT)
+        self.pending = []
+        self.stdout = b""
+        self.stderr = b""
+
+    def send(self, message):
+        self.conn.sendall(encode(message))
+
+    def call(self, call_id, obj, method, args=None, **fields):
+        message = {"t": "call", "id": call_id, "object": obj, "method": method}
+        message["args"] = {} if args is None else args
+        message.update(fields)
+        self.send(message)
+
+    def _read_exactly(self, size):
+        data = b""
+        while len(data) < size:
+            chunk = self.conn.recv(size - len(data))
+            if not chunk:
+                raise EOFError("host closed the socket")
+            data += chunk
+        return data
+
+    def read_frame(self):
+        (length,) = struct.unpack(">I", self._read_exactly(4))
+        return json.loads(self._read_exactly(length).decode("utf-8"))
+
+    def expect(self, predicate):
+        """The first frame, pending or new, that matches; other frames stay pending."""
+        for index, frame in enumerate(self.pending):
+            if predicate(frame):
+                return self.pending.pop(index)
+        while True:
+            frame = self.read_frame()
+            if predicate(frame):
+                return frame
+            self.pending.append(frame)
+
+    def result(self, call_id):
+        return self.expect(lambda f: f.get("t") == "result" and f.get("id") == call_id)
+
+    def event(self, name):
+        return self.expect(lambda f: f.get("t") == "event" and f.get("event") == name)
+
+    def ready(self):
+        return self.expect(lambda f: f.get("t") in ("ready", "load_error"))
+
+    def ok(self, call_id, obj, method, args=None, **fields):
+        """Calls a method and returns its result, failing on an error reply."""
+        self.call(call_id, obj, method, args, **fields)
+        reply = self.result(call_id)
+        if not reply["ok"]:
+            raise AssertionError(f"{obj}.{method} failed: {reply['error']}")
+        return reply["result"]
+
+    def error(self, call_id, obj, method, args=None, **fields):
+        """Calls a method and returns the error of its reply, failing on success."""
+        self.call(call_id, obj, method, args, **fields)
+        reply = self.result(call_id)
+        if reply["ok"]:
+            raise AssertionError(f"{obj}.{method} succeeded: {reply['result']}")
+        return reply["error"]
+
+    def wait(self):
+        """Waits for the process to exit and returns its exit code."""
+        try:
+            self.stdout, self.stderr = self.process.communicate(timeout=WAIT)
+        finally:
+            self.close()
+        return self.process.returncode
+
+    def close(self):
+        if hasattr(self, "conn"):
+            self.conn.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.communicate()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class HostTestCase(unittest.TestCase):
+    def start(self, files=None, *options, project=None):
+        if project is None:
+            project = write_project(files if files is not None else {"main.py": SAMPLE})
+            self.addCleanup(shutil.rmtree, project, True)
+        host = Host(project, *options)
+        self.addCleanup(host.close)
+        return host
+
+    def start_ready(self, files=None, *options, project=None):
+        host = self.start(files, *options, project=project)
+        frame = host.ready()
+        self.assertEqual(frame["t"], "ready", frame)
+        return host
+
+
+class ReadyTest(HostTestCase):
+    def test_ready_lists_project_classes_and_instances_with_public_methods(self):
+        host = self.start()
+        event = host.read_frame()
+        ready = host.read_frame()
+        self.assertEqual(event, {"t": "event", "event": "hello", "data": {"from": "init"}})
+        self.assertEqual(ready["t"], "ready")
+        self.assertEqual(set(ready["objects"]), {"Counter", "Flaky", "robot"})
+        self.assertEqual(ready["objects"]["Counter"], ["inc", "instances"])
+        self.assertIn("add", ready["objects"]["robot"])
+        self.assertIn("twice", ready["objects"]["robot"])
+        self.assertNotIn("label", ready["objects"]["robot"])
+        self.assertEqual(ready["pid"], host.process.pid)
+        self.assertEqual(ready["python"], "%d.%d.%d" % sys.version_info[:3])
+
+    def test_init_runs_before_ready(self):
+        host = self.start_ready()
+        self.assertTrue(host.ok(1, "robot", "init_ran"))
+
+    def test_async_init_is_awaited(self):
+        host = self.start_ready({"main.py": """
+            import asyncio
+            state = {}
+
+            async def init():
+                await asyncio.sleep(0.01)
+                state["ready"] = True
+
+            class Probe:
+                def ready(self):
+                    return state.get("ready", False)
+        """})
+        self.assertTrue(host.ok(1, "Probe", "ready"))
+
+    def test_package_with_relative_import_loads_as_project(self):
+        host = self.start_ready({
+            "__init__.py": """
+                from .helpers import twice
+
+                class Calc:
+                    def double(self, x):
+                        return twice(x)
+
+                    def module(self):
+                        return __name__
+            """,
+            "helpers.py": """
+                def twice(x):
+                    return 2 * x
+            """,
+        })
+        self.assertEqual(host.ok(1, "Calc", "double", {"x": 21}), 42)
+        self.assertEqual(host.ok(2, "Calc", "module"), "project")
+
+    def test_import_failure_sends_load_error_and_exits_1(self):
+        host = self.start({"main.py": """
+            def fail():
+                raise RuntimeError("broken on import")
+
+            fail()
+        """})
+        frame = host.ready()
+        self.assertEqual(frame["t"], "load_error")
+        error = frame["error"]
+        self.assertEqual(error["code"], "START_FAILED")
+        self.assertEqual(error["type"], "RuntimeError")
+        self.assertEqual(error["message"], "broken on import")
+        self.assertIn("in fail", error["traceback"])
+        self.assertNotIn("python_host.py", error["traceback"])
+        self.assertEqual(host.wait(), 1)
+
+    def test_init_failure_sends_load_error(self):
+        host = self.start({"main.py": """
+            def init():
+                raise OSError("no robot")
+        """})
+        frame = host.ready()
+        self.assertEqual((frame["t"], frame["error"]["type"]), ("load_error", "OSError"))
+        self.assertEqual(host.wait(), 1)
+
+    def test_folder_without_project_sends_load_error(self):
+        host = self.start({"readme.txt": "nothing to run"})
+        frame = host.ready()
+        self.assertEqual(frame["error"]["type"], "FileNotFoundError")
+        self.assertIn("neither main.py nor __init__.py", frame["error"]["message"])
+        self.assertEqual(host.wait(), 1)
+
+
+class CallTest(HostTestCase):
+    def test_sync_call_returns_result(self):
+        host = self.start_ready()
+        self.assertEqual(host.ok(1, "robot", "add", {"a": 2, "b": 3}), 5)
+        text = "h\u00e9llo \u2713"
+        self.assertEqual(host.ok(2, "robot", "echo", {"value": text}), text)
+
+    def test_async_call_returns_result(self):
+        host = self.start_ready()
+        self.assertEqual(host.ok(1, "robot", "twice", {"x": 21}), 42)
+
+    def test_class_is_instantiated_once_and_reused(self):
+        host = self.start_ready()
+        self.assertEqual(host.ok(1, "Counter", "inc"), 1)
+        self.assertEqual(host.ok(2, "Counter", "inc", {"by": 5}), 6)
+        self.assertEqual(host.ok(3, "Counter", "instances"), 1)
+
+    def test_concurrent_first_calls_share_one_instance(self):
+        host = self.start_ready()
+        for call_id in range(1, 6):
+            host.call(call_id, "Counter", "inc")
+        results = sorted(host.result(call_id)["result"] for call_id in range(1, 6))
+        self.assertEqual(results, [1, 2, 3, 4, 5])
+        self.assertEqual(host.ok(6, "Counter", "instances"), 1)
+
+    def test_arguments_that_do_not_fit_are_bad_args(self):
+        host = self.start_ready()
+        error = host.error(1, "robot", "add", {"a": 1})
+        self.assertEqual(error["code"], "BAD_ARGS")
+        self.assertEqual(
+            error["message"], "Cannot call robot.add: missing a required argument: 'b'"
+        )
+        error = host.error(2, "robot", "add", {"a": 1, "b": 2, "c": 3})
+        self.assertEqual(error["code"], "BAD_ARGS")
+        self.assertIn("unexpected keyword argument 'c'", error["message"])
+        self.assertEqual(host.error(3, "robot", "add", [1, 2])["code"], "BAD_ARGS")
+        self.assertEqual(host.error(4, "robot", "fast", timeout=-1)["code"], "BAD_ARGS")
+
+    def test_unknown_object(self):
+        host = self.start_ready()
+        for call_id, name in enumerate(["nope", "_Robot", "helper", "pi", "names", "json"]):
+            error = host.error(call_id, name, "add")
+            self.assertEqual(error["code"], "UNKNOWN_OBJECT", name)
+        self.assertEqual(
+            error["message"], "Cannot call json.add: the project has no object 'json'"
+        )
+
+    def test_unknown_or_private_method(self):
+        host = self.start_ready()
+        for call_id, name in enumerate(["fly", "_hidden", "__init__", "created"]):
+            self.assertEqual(host.error(call_id, "Counter", name)["code"], "UNKNOWN_METHOD")
+        error = host.error(9, "robot", "label")
+        self.assertEqual(error["code"], "UNKNOWN_METHOD")
+        self.assertEqual(
+            error["message"], "Cannot call robot.label: 'robot' has no public method 'label'"
+        )
+
+    def test_exception_reports_type_message_and_traceback(self):
+        host = self.start_ready()
+        error = host.error(1, "robot", "boom")
+        self.assertEqual(error["code"], "EXCEPTION")
+        self.assertEqual(error["type"], "ValueError")
+        self.assertEqual(error["message"], "boom")
+        self.assertIn("main.py", error["traceback"])
+        self.assertIn("ValueError: boom", error["traceback"])
+        self.assertNotIn("python_host.py", error["traceback"])
+
+    def test_system_exit_in_a_call_is_an_exception_not_an_exit(self):
+        host = self.start_ready()
+        self.assertEqual(host.error(1, "robot", "exit")["type"], "SystemExit")
+        self.assertEqual(host.error(2, "robot", "async_exit")["type"], "SystemExit")
+        self.assertEqual(host.ok(3, "robot", "fast"), "fast")
+
+    def test_sync_method_returning_a_coroutine_is_awaited(self):
+        host = self.start_ready()
+        self.assertEqual(host.ok(1, "robot", "returns_coroutine"), 6)
+
+    def test_constructor_failure_is_an_exception_of_the_call(self):
+        host = self.start_ready()
+        error = host.error(1, "Flaky", "ping")
+        self.assertEqual((error["code"], error["type"]), ("EXCEPTION", "ConnectionError"))
+        self.assertIn("in __init__", error["traceback"])
+        self.assertEqual(host.error(2, "Flaky", "ping")["message"], "robot unreachable")
+
+    def test_malformed_messages_do_not_break_the_host(self):
+        host = self.start_ready()
+        host.send({"t": "dance"})
+        host.send({"t": ["call"]})
+        host.send({"t": "call", "id": "1", "object": "robot", "method": "fast"})
+        host.send({"t": "cancel", "id": [1]})
+        self.assertEqual(host.error(1, 7, "fast")["code"], "UNKNOWN_OBJECT")
+        self.assertEqual(host.error(2, "robot", ["fast"])["code"], "UNKNOWN_METHOD")
+        self.assertEqual(host.ok(3, "robot", "fast"), "fast")
+        self.assertEqual([f for f in host.pending if f["t"] == "result"], [])
+
+    def test_result_that_json_cannot_encode_is_not_serializable(self):
+        host = self.start_ready()
+        error = host.error(1, "robot", "bad_set")
+        self.assertEqual(error["code"], "NOT_SERIALIZABLE")
+        self.assertEqual(
+            error["message"],
+            "Cannot encode result of robot.bad_set as JSON: "
+            "Object of type set is not JSON serializable",
+        )
+        self.assertEqual(host.error(2, "robot", "bad_nan")["code"], "NOT_SERIALIZABLE")
+        self.assertEqual(host.ok(3, "robot", "fast"), "fast")
+
+    def test_result_over_the_frame_limit_is_not_serializable(self):
+        host = self.start_ready(None, "--max-frame", "4096")
+        self.assertEqual(len(host.ok(1, "robot", "big", {"size": 500})), 500)
+        error = host.error(2, "robot", "big", {"size": 1000})
+        self.assertEqual(error["code"], "NOT_SERIALIZABLE")
+        self.assertIn("over the frame limit of 4096 bytes", error["message"])
+
+    def test_call_over_its_timeout_times_out(self):
+        host = self.start_ready()
+        error = host.error(1, "robot", "sleep", {"seconds": LONG}, timeout=0.2)
+        self.assertEqual(error["code"], "TIMEOUT")
+        self.assertEqual(error["message"], "Call timed out: robot.sleep ran longer than 0.2 s")
+        error = host.error(2, "robot", "async_sleep", {"seconds": LONG}, timeout=0.2)
+        self.assertEqual(error["code"], "TIMEOUT")
+
+    def test_default_call_timeout_applies(self):
+        host = self.start_ready(None, "--call-timeout", "0.3")
+        error = host.error(1, "robot", "sleep_in_steps", {"seconds": LONG})
+        self.assertEqual(error["code"], "TIMEOUT")
+        self.assertEqual(host.ok(2, "robot", "was_interrupted"), "_CallInterrupted")
+
+    def test_slow_sync_call_does_not_block_a_fast_one(self):
+        host = self.start_ready()
+        host.call(1, "robot", "sleep", {"seconds": LONG})
+        self.assertEqual(host.ok(2, "robot", "fast"), "fast")
+        self.assertEqual(host.ok(3, "robot", "twice", {"x": 1}), 2)
+
+
+class CancelTest(HostTestCase):
+    def test_cancel_of_async_call_answers_at_once_and_cancels_the_task(self):
+        host = self.start_ready()
+        host.call(1, "robot", "async_sleep", {"seconds": LONG})
+        self.assertEqual(host.ok(2, "robot", "fast"), "fast")
+        host.send({"t": "cancel", "id": 1})
+        error = host.result(1)["error"]
+        self.assertEqual(error["code"], "CANCELLED")
+        self.assertIn("robot.async_sleep", error["message"])
+        self.assertTrue(host.ok(3, "robot", "async_was_cancelled"))
+
+    def test_cancel_of_sync_call_answers_at_once_and_interrupts_the_thread(self):
+        host = self.start_ready()
+        host.call(1, "robot", "sleep_in_steps", {"seconds": LONG})
+        self.assertEqual(host.ok(2, "robot", "fast"), "fast")
+        host.send({"t": "cancel", "id": 1})
+        self.assertEqual(host.result(1)["error"]["code"], "CANCELLED")
+        self.assertEqual(host.ok(3, "robot", "was_interrupted"), "_CallInterrupted")
+
+    def test_cancel_of_blocking_sync_call_answers_at_once(self):
+        host = self.start_ready()
+        host.call(1, "robot", "sleep", {"seconds": LONG})
+        self.assertEqual(host.ok(2, "robot", "fast"), "fast")
+        host.send({"t": "cancel", "id": 1})
+        self.assertEqual(host.result(1)["error"]["code"], "CANCELLED")
+
+    def test_cancel_of_queued_call_and_unknown_id(self):
+        host = self.start_ready(None, "--threads", "1")
+        host.call(1, "robot", "sleep_in_steps", {"seconds": LONG})
+        host.call(2, "robot", "fast")
+        host.send({"t": "cancel", "id": 2})
+        host.send({"t": "cancel", "id": 99})
+        self.assertEqual(host.result(2)["error"]["code"], "CANCELLED")
+        host.send({"t": "cancel", "id": 1})
+        self.assertEqual(host.result(1)["error"]["code"], "CANCELLED")
+        self.assertEqual(host.ok(3, "robot", "fast"), "fast")
+        self.assertEqual([f for f in host.pending if f["t"] == "result"], [])
+
+
+class EventAndOutputTest(HostTestCase):
+    def test_push_message_from_a_thread_sends_events(self):
+        host = self.start_ready()
+        self.assertEqual(host.ok(1, "robot", "push_from_thread"), "pushed")
+        self.assertEqual(host.event("tick")["data"], {"n": 1})
+        self.assertEqual(host.event("odd")["data"], "{1, 2}")
+
+    def test_print_does_not_corrupt_the_channel(self):
+        host = self.start_ready()
+        self.assertEqual(host.ok(1, "robot", "noisy"), "quiet")
+        self.assertEqual(host.ok(2, "robot", "add", {"a": 1, "b": 1}), 2)
+        host.send({"t": "shutdown"})
+        self.assertEqual(host.wait(), 0)
+        self.assertIn(b"printed line\n", host.stdout)
+        self.assertIn(b"to stderr\n", host.stderr)
+
+
+class SafetyStopTest(HostTestCase):
+    PROJECT = {"main.py": """
+        import time
+
+        log = []
+
+        def stop():
+            log.append("module")
+
+        class Motor:
+            def spin(self):
+                return "spinning"
+
+            def stop(self):
+                log.append("motor")
+
+        class Broken:
+            def touch(self):
+                return "touched"
+
+            def stop(self):
+                raise RuntimeError("jammed")
+
+        class Unused:
+            def stop(self):
+                log.append("unused")
+
+        class Async:
+            def touch(self):
+                return "touched"
+
+            async def stop(self):
+                log.append("async")
+
+        class Busy:
+            def sleep(self, seconds):
+                time.sleep(seconds)
+
+        class Log:
+            def entries(self):
+                return log
+    """}
+
+    def test_safety_stop_runs_module_and_used_object_hooks(self):
+        host = self.start_ready(self.PROJECT)
+        host.ok(1, "Motor", "spin")
+        host.ok(2, "Broken", "touch")
+        host.ok(3, "Async", "touch")
+        host.send({"t": "safety_stop", "id": 4})
+        result = host.result(4)
+        self.assertTrue(result["ok"])
+        self.assertEqual(result["result"]["ran"], ["stop", "Motor.stop", "Async.stop"])
+        self.assertEqual(result["result"]["errors"], ["Broken.stop: RuntimeError: jammed"])
+        self.assertEqual(host.ok(5, "Log", "entries"), ["module", "motor", "async"])
+
+    def test_safety_stop_answers_while_the_pool_is_saturated(self):
+        host = self.start_ready(self.PROJECT, "--threads", "1")
+        host.ok(1, "Motor", "spin")
+        host.call(2, "Busy", "sleep", {"seconds": LONG})
+        host.call(3, "Busy", "sleep", {"seconds": LONG})
+        host.send({"t": "safety_stop", "id": 4})
+        self.assertEqual(host.result(4)["result"]["ran"], ["stop", "Motor.stop"])
+
+
+class FramingTest(HostTestCase):
+    def test_frame_sent_byte_by_byte_is_reassembled(self):
+        host = self.start_ready()
+        for byte in encode({"t": "call", "id": 1, "object": "robot", "method": "fast", "args": {}}):
+            host.conn.sendall(bytes([byte]))
+            time.sleep(0.001)
+        self.assertEqual(host.result(1)["result"], "fast")
+
+    def test_coalesced_frames_are_all_handled(self):
+        host = self.start_ready()
+        data = b"".join(
+            encode(
+                {"t": "call", "id": i, "object": "robot", "method": "add", "args": {"a": i, "b": 1}}
+            )
+            for i in range(1, 6)
+        )
+        host.conn.sendall(data[:7])
+        host.conn.sendall(data[7:])
+        self.assertEqual([host.result(i)["result"] for i in range(1, 6)], [2, 3, 4, 5, 6])
+
+    def test_length_over_the_limit_exits_3(self):
+        host = self.start_ready(None, "--max-frame", "1024")
+        host.conn.sendall(struct.pack(">I", 2048) + b"{}")
+        self.assertEqual(host.wait(), 3)
+        self.assertIn(b"frame length 2048 exceeds the limit of 1024 bytes", host.stderr)
+
+    def test_frame_that_is_not_json_exits_3(self):
+        host = self.start_ready()
+        host.conn.sendall(struct.pack(">I", 3) + b"{x}")
+        self.assertEqual(host.wait(), 3)
+
+
+class ShutdownTest(HostTestCase):
+    def test_shutdown_cancels_in_flight_calls_and_exits_0(self):
+        host = self.start_ready()
+        host.call(1, "robot", "sleep", {"seconds": LONG})
+        host.call(2, "robot", "async_sleep", {"seconds": LONG})
+        self.assertEqual(host.ok(3, "robot", "fast"), "fast")
+        host.send({"t": "shutdown"})
+        for call_id in (1, 2):
+            self.assertEqual(host.result(call_id)["error"]["code"], "CANCELLED")
+        with self.assertRaises(EOFError):
+            host.read_frame()
+        self.assertEqual(host.wait(), 0)
+
+    def test_closing_the_socket_exits_0(self):
+        host = self.start_ready()
+        host.call(1, "robot", "sleep", {"seconds": LONG})
+        host.conn.close()
+        self.assertEqual(host.wait(), 0)
+
+
+class DefaultProjectHostTest(HostTestCase):
+    def test_default_project_walks_and_stops_through_the_host(self):
+        host = self.start(project=DEFAULT_PROJECT)
+        self.assertEqual(host.event("robot_ready")["data"]["mode"], "lying")
+        ready = host.ready()
+        self.assertEqual(list(ready["objects"]), ["sport_client"])
+        for method in ("Move", "StandUp", "StopMove", "GetState", "Dance1", "SetTimeout"):
+            self.assertIn(method, ready["objects"]["sport_client"])
+
+        error = host.error(1, "sport_client", "Move", {"vx": 0.5, "vy": 0, "vyaw": 0})
+        self.assertEqual((error["code"], error["type"]), ("EXCEPTION", "RuntimeError"))
+        self.assertEqual(
+            error["message"],
+            "Cannot move: robot is lying down; call StandUp or RecoveryStand first",
+        )
+        self.assertEqual(host.ok(2, "sport_client", "StandUp")["mode"], "standing")
+        state = host.ok(3, "sport_client", "Move", {"vx": 1.0, "vy": 0.0, "vyaw": 0.0})
+        self.assertEqual(state["mode"], "locomotion")
+        time.sleep(0.05)
+        first = host.ok(4, "sport_client", "GetState")
+        time.sleep(0.05)
+        second = host.ok(5, "sport_client", "GetState")
+        self.assertEqual(second["velocity"], {"vx": 1.0, "vy": 0.0, "vyaw": 0.0})
+        self.assertGreater(first["position"]["x"], 0)
+        self.assertGreater(second["position"]["x"], first["position"]["x"])
+
+        error = host.error(6, "sport_client", "Move", {"vx": 9.0, "vy": 0, "vyaw": 0})
+        self.assertEqual((error["code"], error["type"]), ("EXCEPTION", "ValueError"))
+        self.assertEqual(error["message"], "Invalid vx: 9.0 is outside [-2.5, 3.8] m/s")
+
+        host.send({"t": "safety_stop", "id": 7})
+        self.assertEqual(host.result(7)["result"], {"ran": ["stop"], "errors": []})
+        state = host.ok(8, "sport_client", "GetState")
+        self.assertEqual(state["velocity"], {"vx": 0.0, "vy": 0.0, "vyaw": 0.0})
+        self.assertEqual(state["mode"], "balance_stand")
+
+
+def load_default_project():
+    spec = importlib.util.spec_from_file_location(
+        "default_project_main", os.path.join(DEFAULT_PROJECT, "main.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+class DefaultProjectTest(unittest.TestCase):
+    def setUp(self):
+        self.module = load_default_project()
+        self.clock = FakeClock()
+        self.client = self.module._SportClient(clock=self.clock)
+
+    def test_starts_lying_and_refuses_to_move(self):
+        self.assertEqual(self.client.GetState()["mode"], "lying")
+        with self.assertRaisesRegex(RuntimeError, "^Cannot move: robot is lying down"):
+            self.client.Move(0.5, 0, 0)
+
+    def test_move_integrates_position_over_time(self):
+        self.client.StandUp()
+        self.client.Move(1.0, 0.0, 0.0)
+        self.clock.now += 2.0
+        self.assertAlmostEqual(self.client.GetState()["position"]["x"], 2.0)
+        self.client.Move(0.0, 0.0, math.pi / 2)
+        self.clock.now += 1.0
+        self.client.Move(1.0, 0.0, 0.0)
+        self.clock.now += 1.0
+        position = self.client.StopMove()["position"]
+        self.assertAlmostEqual(position["x"], 2.0, places=5)
+        self.assertAlmostEqual(position["y"], 1.0, places=5)
+        self.assertAlmostEqual(position["yaw"], math.pi / 2, places=5)
+        self.clock.now += 5.0
+        self.assertAlmostEqual(self.client.GetState()["position"]["y"], 1.0, places=5)
+
+    def test_turning_while_walking_follows_a_circle(self):
+        self.client.RecoveryStand()
+        self.client.Move(1.0, 0.0, 1.0)
+        self.clock.now += math.pi
+        position = self.client.GetState()["position"]
+        self.assertAlmostEqual(position["x"], 0.0, places=5)
+        self.assertAlmostEqual(position["y"], 2.0, places=5)
+
+    def test_limits_are_enforced(self):
+        self.client.StandUp()
+        with self.assertRaisesRegex(ValueError, r"^Invalid vy: 1.5 is outside \[-1.0, 1.0\] m/s"):
+            self.client.Move(0, 1.5, 0)
+        with self.assertRaisesRegex(ValueError, "^Invalid vx: expected a finite number"):
+            self.client.Move(float("nan"), 0, 0)
+        with self.assertRaisesRegex(ValueError, "^Invalid roll"):
+            self.client.Euler(1.0, 0, 0)
+        with self.assertRaisesRegex(ValueError, "^Invalid level"):
+            self.client.SpeedLevel(3)
+        with self.assertRaisesRegex(ValueError, "^Invalid on"):
+            self.client.SwitchJoystick("yes")
+
+    def test_mode_transitions(self):
+        client = self.client
+        self.assertEqual(client.StandUp()["mode"], "standing")
+        self.assertEqual(client.Move(0.5, 0, 0)["mode"], "locomotion")
+        self.assertEqual(client.StopMove()["mode"], "balance_stand")
+        self.assertEqual(client.Sit()["mode"], "sitting")
+        with self.assertRaisesRegex(RuntimeError, "call RiseSit first"):
+            client.Hello()
+        self.assertEqual(client.RiseSit()["mode"], "balance_stand")
+        self.assertEqual(client.Dance1()["mode"], "dance1")
+        self.assertEqual(client.Pose(True)["mode"], "pose")
+        self.assertEqual(client.Pose(False)["mode"], "balance_stand")
+        self.assertEqual(client.Damp()["mode"], "damp")
+        with self.assertRaisesRegex(RuntimeError, "damping mode"):
+            client.BalanceStand()
+        self.assertEqual(client.StandDown()["mode"], "lying")
+
+    def test_state_fields_and_command_count(self):
+        client = self.client
+        client.Init()
+        client.SetTimeout(5.0)
+        client.SpeedLevel(1)
+        state = client.GetState()
+        self.assertEqual(state["command_count"], 3)
+        self.assertEqual((state["speed_level"], state["timeout"]), (1, 5.0))
+        self.assertEqual(client.GetState(["mode", "joystick"]), {"mode": "lying", "joystick": True})
+        self.assertEqual(client.GetState()["command_count"], 3)
+
+    def test_module_stop_halts_motion(self):
+        client = self.module.sport_client
+        client.StandUp()
+        client.Move(0.5, 0.2, 0.1)
+        self.module.stop()
+        self.assertEqual(client.GetState()["velocity"], {"vx": 0.0, "vy": 0.0, "vyaw": 0.0})
+
+
+if __name__ == "__main__":
+    unittest.main()

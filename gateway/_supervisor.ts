@@ -1,0 +1,359 @@
+/**
+ * Runs the worker process: spawns it, connects the IPC channel, restarts it when it
+ * exits, and answers for it while it is gone.
+ *
+ * @module
+ */
+import type { AgentConfig } from "../config.ts";
+import { ErrorCode } from "../errors.ts";
+import {
+  acceptOne,
+  type CallOutcome,
+  IpcChannel,
+  type IpcMessage,
+  listenUnix,
+  removeSocketFile,
+  type ReplyMessage,
+  type WorkerOp,
+} from "../ipc/mod.ts";
+import { logger } from "../log.ts";
+
+const log = logger("gateway", "supervisor");
+
+/** How to launch the worker: a program and its arguments (the IPC path is appended). */
+export interface WorkerCommand {
+  program: string;
+  args: string[];
+}
+
+/** The supervisor's view of the worker. */
+export type WorkerState = "starting" | "running" | "restarting" | "crashed" | "stopped";
+
+/** Options for {@linkcode WorkerSupervisor}. */
+export interface SupervisorOptions {
+  command: WorkerCommand;
+  /** The Unix socket the worker connects to. */
+  ipcPath: string;
+  config: AgentConfig;
+  maxFrameBytes: number;
+  /** The result of an accepted PROCESS request, by request id. */
+  onCallback(id: number, outcome: CallOutcome): void;
+  /** An event for the client. */
+  onEvent(event: string, data: unknown): void;
+}
+
+interface PendingRequest {
+  op: WorkerOp;
+  params: Record<string, unknown> | undefined;
+  resolve(reply: ReplyMessage): void;
+}
+
+interface AcceptedCall {
+  object: string;
+  method: string;
+}
+
+/** Keeps one worker process running and carries requests to it. */
+export class WorkerSupervisor {
+  #options: SupervisorOptions;
+  #channel: IpcChannel | undefined;
+  #child: Deno.ChildProcess | undefined;
+  #state: WorkerState = "stopped";
+  #nextId = 1;
+  #pending = new Map<number, PendingRequest>();
+  #accepted = new Map<number, AcceptedCall>();
+  #restarts = 0;
+  #recentCrashes: number[] = [];
+  #restartTimer: ReturnType<typeof setTimeout> | undefined;
+  #stopping = false;
+  #ready = WorkerSupervisor.#pendingReady();
+  #exited: Promise<void> = Promise.resolve();
+
+  static #pendingReady(): PromiseWithResolvers<void> {
+    const ready = Promise.withResolvers<void>();
+    ready.promise.catch(() => {});
+    return ready;
+  }
+
+  /** Creates a supervisor; {@linkcode start} launches the worker. */
+  constructor(options: SupervisorOptions) {
+    this.#options = options;
+  }
+
+  /** The worker's state. */
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  /** The worker's process id, while it runs. */
+  get pid(): number | null {
+    return this.#state === "running" ? this.#child?.pid ?? null : null;
+  }
+
+  /** How many times the worker was restarted after exiting. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Resolves when the worker is running (now, or after the restart under way). */
+  get ready(): Promise<void> {
+    return this.#ready.promise;
+  }
+
+  /** Launches the worker and waits until it is ready. */
+  async start(): Promise<void> {
+    try {
+      await this.#launch();
+    } catch (error) {
+      this.#state = "stopped";
+      this.#ready.reject(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Sends a request; resolves with the worker's one reply, or with an error reply when
+   * the worker is not running or exits first. Never rejects.
+   */
+  request(
+    op: WorkerOp,
+    params?: Record<string, unknown>,
+    body?: Uint8Array,
+  ): Promise<ReplyMessage> {
+    if (this.#state === "starting" || this.#state === "restarting") {
+      // Hold the request until the worker is back rather than fail it.
+      return this.#ready.promise.then(
+        () => this.request(op, params, body),
+        () => this.#unavailable(this.#nextId++),
+      );
+    }
+    const id = this.#nextId++;
+    const channel = this.#channel;
+    if (this.#state !== "running" || !channel?.isOpen) {
+      return Promise.resolve(this.#unavailable(id));
+    }
+    return new Promise((resolve) => {
+      this.#pending.set(id, { op, params, resolve });
+      try {
+        channel.send({ t: "req", id, op, params }, body);
+      } catch (error) {
+        this.#pending.delete(id);
+        resolve({
+          t: "res",
+          id,
+          ok: false,
+          code: ErrorCode.MESSAGE_TOO_LARGE,
+          message: error instanceof Error ? error.message : String(error),
+        });
+      }
+    });
+  }
+
+  /** Marks request `id` (a PROCESS the worker accepted) as awaiting its callback. */
+  #accept(id: number, params: Record<string, unknown> | undefined): void {
+    this.#accepted.set(id, {
+      object: String(params?.object ?? ""),
+      method: String(params?.method ?? ""),
+    });
+  }
+
+  /** Stops the worker: closes the channel, waits for its exit, kills it after a grace period. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.#stopping = true;
+    this.#ready.reject(new Error("stopping"));
+    clearTimeout(this.#restartTimer);
+    this.#channel?.close();
+    const child = this.#child;
+    if (child) {
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }, graceMs);
+      await this.#exited;
+      clearTimeout(timer);
+    }
+    this.#state = "stopped";
+    removeSocketFile(this.#options.ipcPath);
+  }
+
+  /** Kills the worker with SIGKILL (tests and benchmarks use this to simulate a crash). */
+  kill(): void {
+    try {
+      this.#child?.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+
+  #unavailable(id: number): ReplyMessage {
+    const why = this.#state === "crashed"
+      ? "the worker crashed repeatedly and is stopped; see the agent's log"
+      : this.#stopping
+      ? "the agent is shutting down"
+      : "the worker is restarting; retry in a moment";
+    return {
+      t: "res",
+      id,
+      ok: false,
+      code: this.#stopping ? ErrorCode.SHUTTING_DOWN : ErrorCode.WORKER_UNAVAILABLE,
+      message: `Cannot reach worker: ${why}`,
+    };
+  }
+
+  async #launch(): Promise<void> {
+    this.#state = "starting";
+    const { command, ipcPath, config, maxFrameBytes } = this.#options;
+    const listener = listenUnix(ipcPath);
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(command.program, {
+        args: [...command.args, ipcPath],
+        stdin: "null",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn();
+    } catch (error) {
+      listener.close();
+      throw error;
+    }
+    this.#child = child;
+    const exited = child.status.then((status) => this.#onExit(child, status));
+    this.#exited = exited;
+    let conn: Deno.UnixConn;
+    try {
+      conn = await Promise.race([
+        acceptOne(listener, { timeoutMs: config.worker.start_timeout_s * 1000 }),
+        child.status.then((status) => {
+          throw new Error(
+            `Cannot start worker: it exited with code ${status.code} before connecting`,
+          );
+        }),
+      ]);
+    } catch (error) {
+      child.kill("SIGKILL");
+      throw error;
+    } finally {
+      listener.close();
+    }
+    const ready = Promise.withResolvers<void>();
+    const channel = new IpcChannel(conn, {
+      maxFrameBytes,
+      onMessage: (message, _body) => {
+        if (message.t === "ready") ready.resolve();
+        else this.#onMessage(message);
+      },
+    });
+    this.#channel = channel;
+    channel.send({ t: "init", config });
+    channel.closed.then(() =>
+      ready.reject(new Error("Cannot start worker: it closed the channel"))
+    );
+    await ready.promise;
+    this.#state = "running";
+    this.#ready.resolve();
+    log.info("Worker running: pid {pid}", { pid: child.pid });
+  }
+
+  #onMessage(message: IpcMessage): void {
+    switch (message.t) {
+      case "res": {
+        const reply = message as unknown as ReplyMessage;
+        const pending = this.#pending.get(reply.id);
+        if (!pending) return;
+        this.#pending.delete(reply.id);
+        if (pending.op === "process" && reply.ok) this.#accept(reply.id, pending.params);
+        pending.resolve(reply);
+        return;
+      }
+      case "cb": {
+        const id = message.id as number;
+        this.#accepted.delete(id);
+        this.#options.onCallback(id, message.data as CallOutcome);
+        return;
+      }
+      case "event":
+        this.#options.onEvent(String(message.event), message.data ?? null);
+        return;
+    }
+  }
+
+  #onExit(child: Deno.ChildProcess, status: Deno.CommandStatus): void {
+    if (this.#child !== child) return;
+    this.#channel?.close();
+    this.#channel = undefined;
+    const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
+    for (const [id, pending] of this.#pending) {
+      pending.resolve({
+        t: "res",
+        id,
+        ok: false,
+        code: ErrorCode.WORKER_EXITED,
+        message: `Request failed: the worker exited (${how}) before replying`,
+      });
+    }
+    this.#pending.clear();
+    for (const [id, call] of this.#accepted) {
+      this.#options.onCallback(id, {
+        object: call.object,
+        method: call.method,
+        ok: false,
+        error: {
+          code: ErrorCode.WORKER_EXITED,
+          type: "WorkerExited",
+          message: `Call failed: the worker exited (${how}) before it returned`,
+          traceback: null,
+        },
+      });
+    }
+    this.#accepted.clear();
+    // A worker that dies while starting is retried by whoever started it.
+    if (this.#stopping || this.#state !== "running") return;
+    log.error("Worker exited unexpectedly ({how}); restarting", { how });
+    this.#scheduleRestart(how);
+  }
+
+  #scheduleRestart(how: string): void {
+    const { worker } = this.#options.config;
+    const now = performance.now();
+    this.#recentCrashes = this.#recentCrashes.filter((t) =>
+      now - t < worker.crash_loop_window_s * 1000
+    );
+    this.#recentCrashes.push(now);
+    if (this.#recentCrashes.length > worker.crash_loop_restarts) {
+      this.#state = "crashed";
+      this.#ready.reject(new Error("worker crashed"));
+      log.fatal("Worker crashed {n} times in {s} s; not restarting it", {
+        n: this.#recentCrashes.length,
+        s: worker.crash_loop_window_s,
+      });
+      this.#options.onEvent("worker_crashed", { restarts: this.#restarts, exit: how });
+      return;
+    }
+    // After a running worker exits, waiters need a new promise; after a failed restart
+    // they already hold the pending one.
+    if (this.#state === "running") this.#ready = WorkerSupervisor.#pendingReady();
+    this.#state = "restarting";
+    const delay = Math.min(
+      worker.restart_delay_ms * 2 ** (this.#recentCrashes.length - 1),
+      worker.restart_max_delay_ms,
+    );
+    this.#restartTimer = setTimeout(async () => {
+      this.#restartTimer = undefined;
+      this.#restarts++;
+      try {
+        await this.#launch();
+        this.#options.onEvent("worker_restarted", {
+          pid: this.#child?.pid,
+          restarts: this.#restarts,
+          exit: how,
+        });
+      } catch (error) {
+        log.error("Worker restart failed: {error}", { error: String(error) });
+        if (!this.#stopping && this.#state !== "running") this.#scheduleRestart("start failure");
+      }
+    }, delay);
+  }
+}

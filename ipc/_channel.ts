@@ -1,0 +1,222 @@
+/**
+ * A message channel over one stream connection, using length-prefixed frames.
+ *
+ * @module
+ */
+import { FrameReader, HEADER_BYTES, writeHeader } from "./_frame.ts";
+
+/** A decoded message: always a JSON object. */
+export type IpcMessage = Record<string, unknown>;
+
+/**
+ * How payloads are laid out.
+ * - `"json"`: the payload is one UTF-8 JSON object (the Python host speaks this).
+ * - `"json+body"`: a 4-byte big-endian JSON length, the JSON object, then raw body
+ *   bytes, so binary data (a zip) crosses without base64.
+ */
+export type IpcCodec = "json" | "json+body";
+
+/** Options for {@linkcode IpcChannel}. */
+export interface IpcChannelOptions {
+  /** The largest payload accepted or sent; a larger incoming frame closes the channel. */
+  maxFrameBytes: number;
+  /** Payload layout; defaults to `"json+body"`. */
+  codec?: IpcCodec;
+  /** Called for every message, in order. */
+  onMessage(message: IpcMessage, body: Uint8Array | undefined): void;
+  /** Closes the channel when aborted. */
+  signal?: AbortSignal;
+}
+
+const READ_BUFFER_BYTES = 256 * 1024;
+/** Frames smaller than this are copied into one batch buffer; larger ones go out as is. */
+const BATCH_COPY_LIMIT = 64 * 1024;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * Sends and receives framed JSON messages over a connection it owns.
+ *
+ * `send` never blocks: frames queue and go out together in one write per turn of the
+ * event loop, which keeps many small callbacks cheap.
+ */
+export class IpcChannel {
+  #conn: Deno.Conn;
+  #codec: IpcCodec;
+  #max: number;
+  #onMessage: IpcChannelOptions["onMessage"];
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #writing = false;
+  #closed = false;
+  #done: Promise<void>;
+  #error: Error | undefined;
+
+  /** Starts reading `conn` at once; the channel owns and closes it. */
+  constructor(conn: Deno.Conn, options: IpcChannelOptions) {
+    this.#conn = conn;
+    this.#codec = options.codec ?? "json+body";
+    this.#max = options.maxFrameBytes;
+    this.#onMessage = options.onMessage;
+    options.signal?.addEventListener("abort", () => this.close(), { once: true });
+    this.#done = this.#readLoop();
+  }
+
+  /** Resolves when the peer has gone or the channel was closed; never rejects. */
+  get closed(): Promise<void> {
+    return this.#done;
+  }
+
+  /** Why the channel closed, when it closed on an error rather than a clean end. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /** Whether `send` still delivers. */
+  get isOpen(): boolean {
+    return !this.#closed;
+  }
+
+  /** Bytes queued and not yet written. */
+  get bufferedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /**
+   * Queues one message (and, for the `json+body` codec, optional body bytes).
+   *
+   * @throws {RangeError} when the encoded frame would exceed the frame limit.
+   * Messages sent after close are dropped: the reader of `closed` handles loss.
+   */
+  send(message: IpcMessage, body?: Uint8Array): void {
+    if (this.#closed) return;
+    const json = encoder.encode(JSON.stringify(message));
+    const bodyBytes = body?.length ?? 0;
+    if (bodyBytes > 0 && this.#codec === "json") {
+      throw new TypeError("Cannot send body: the channel uses the json codec");
+    }
+    const extra = this.#codec === "json+body" ? HEADER_BYTES : 0;
+    const length = extra + json.length + bodyBytes;
+    if (length > this.#max) {
+      throw new RangeError(
+        `Cannot send message: ${length} bytes exceed the frame limit of ${this.#max} bytes`,
+      );
+    }
+    const head = new Uint8Array(HEADER_BYTES + extra + json.length);
+    writeHeader(head, 0, length);
+    if (extra) writeHeader(head, HEADER_BYTES, json.length);
+    head.set(json, HEADER_BYTES + extra);
+    this.#queue.push(head);
+    this.#queuedBytes += head.length;
+    if (body && bodyBytes > 0) {
+      this.#queue.push(body);
+      this.#queuedBytes += bodyBytes;
+    }
+    if (!this.#writing) {
+      this.#writing = true;
+      queueMicrotask(() => this.#writeLoop());
+    }
+  }
+
+  /** Closes the connection; queued frames not yet written are dropped. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the peer's end of stream: nothing left to release.
+    }
+  }
+
+  async #writeLoop(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const batch = this.#takeBatch();
+        this.#queuedBytes -= batch.length;
+        let written = 0;
+        while (written < batch.length) {
+          written += await this.#conn.write(batch.subarray(written));
+        }
+      }
+    } catch (error) {
+      this.#fail(error);
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  #takeBatch(): Uint8Array {
+    const first = this.#queue[0];
+    if (first.length >= BATCH_COPY_LIMIT || this.#queue.length === 1) {
+      this.#queue.shift();
+      return first;
+    }
+    let count = 0;
+    let size = 0;
+    for (const part of this.#queue) {
+      if (size + part.length > BATCH_COPY_LIMIT && count > 0) break;
+      size += part.length;
+      count++;
+    }
+    const batch = new Uint8Array(size);
+    let at = 0;
+    for (const part of this.#queue.splice(0, count)) {
+      batch.set(part, at);
+      at += part.length;
+    }
+    return batch;
+  }
+
+  async #readLoop(): Promise<void> {
+    const reader = new FrameReader(this.#max);
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    try {
+      while (!this.#closed) {
+        const n = await this.#conn.read(buffer);
+        if (n === null) break;
+        for (const payload of reader.push(buffer.subarray(0, n))) {
+          this.#dispatch(payload, payload.buffer === buffer.buffer);
+          if (this.#closed) break;
+        }
+      }
+    } catch (error) {
+      if (!this.#closed) this.#fail(error);
+    } finally {
+      this.close();
+    }
+  }
+
+  #dispatch(payload: Uint8Array, borrowed: boolean): void {
+    let message: unknown;
+    let body: Uint8Array | undefined;
+    if (this.#codec === "json") {
+      message = JSON.parse(decoder.decode(payload));
+    } else {
+      const jsonLength = payload.length >= HEADER_BYTES
+        ? ((payload[0] << 24) >>> 0) + (payload[1] << 16) + (payload[2] << 8) + payload[3]
+        : -1;
+      if (jsonLength < 0 || HEADER_BYTES + jsonLength > payload.length) {
+        throw new SyntaxError("Cannot decode frame: JSON length exceeds the frame");
+      }
+      message = JSON.parse(
+        decoder.decode(payload.subarray(HEADER_BYTES, HEADER_BYTES + jsonLength)),
+      );
+      if (payload.length > HEADER_BYTES + jsonLength) {
+        const view = payload.subarray(HEADER_BYTES + jsonLength);
+        // A view of the shared read buffer would change under the receiver: copy it.
+        body = borrowed ? view.slice() : view;
+      }
+    }
+    if (typeof message !== "object" || message === null || Array.isArray(message)) {
+      throw new SyntaxError("Cannot decode frame: the payload is not a JSON object");
+    }
+    this.#onMessage(message as IpcMessage, body);
+  }
+
+  #fail(error: unknown): void {
+    this.#error ??= error instanceof Error ? error : new Error(String(error));
+    this.close();
+  }
+}

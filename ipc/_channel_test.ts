@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { IpcChannel, type IpcMessage } from "./_channel.ts";
+import { acceptOne, connectUnix, listenUnix } from "./_socket.ts";
+
+interface Got {
+  message: IpcMessage;
+  body?: Uint8Array;
+}
+
+async function pair(
+  codec: "json" | "json+body",
+  maxFrameBytes = 1 << 20,
+): Promise<
+  { a: IpcChannel; b: IpcChannel; got: Got[]; dir: string; wait(n: number): Promise<void> }
+> {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "s.sock");
+  const listener = listenUnix(path);
+  const [server, client] = await Promise.all([
+    acceptOne(listener, { timeoutMs: 5000 }),
+    connectUnix(path),
+  ]);
+  listener.close();
+  const got: Got[] = [];
+  let waiter: { n: number; resolve(): void } | undefined;
+  const a = new IpcChannel(client, { codec, maxFrameBytes, onMessage() {} });
+  const b = new IpcChannel(server, {
+    codec,
+    maxFrameBytes,
+    onMessage(message, body) {
+      got.push({ message, body });
+      if (waiter && got.length >= waiter.n) waiter.resolve();
+    },
+  });
+  const wait = (n: number) =>
+    got.length >= n ? Promise.resolve() : new Promise<void>((resolve) => (waiter = { n, resolve }));
+  return { a, b, got, dir, wait };
+}
+
+Deno.test("IpcChannel delivers many small messages in order", async () => {
+  const { a, b, got, dir, wait } = await pair("json");
+  try {
+    for (let i = 0; i < 5000; i++) a.send({ t: "call", id: i });
+    await wait(5000);
+    assert.deepEqual(got.map((g) => g.message.id), [...Array(5000).keys()]);
+  } finally {
+    a.close();
+    b.close();
+    await Promise.all([a.closed, b.closed]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("IpcChannel carries a binary body byte for byte beside the JSON", async () => {
+  const { a, b, got, dir, wait } = await pair("json+body", 8 << 20);
+  try {
+    const body = new Uint8Array(3 << 20).map((_, i) => (i * 7) & 0xff);
+    a.send({ t: "req", op: "update" }, body);
+    a.send({ t: "req", op: "status" });
+    await wait(2);
+    assert.equal(got[0].message.op, "update");
+    assert.equal(got[0].body?.length, body.length);
+    assert.ok(got[0].body?.every((byte, i) => byte === body[i]), "body bytes differ");
+    assert.equal(got[1].message.op, "status");
+    assert.equal(got[1].body, undefined);
+  } finally {
+    a.close();
+    b.close();
+    await Promise.all([a.closed, b.closed]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("IpcChannel refuses to send a frame over the limit", async () => {
+  const { a, b, dir } = await pair("json+body", 1024);
+  try {
+    assert.throws(() => a.send({ t: "x" }, new Uint8Array(2000)), RangeError);
+  } finally {
+    a.close();
+    b.close();
+    await Promise.all([a.closed, b.closed]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("IpcChannel closes with an error when the peer announces an oversized frame", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "s.sock");
+  const listener = listenUnix(path);
+  try {
+    const [server, raw] = await Promise.all([
+      acceptOne(listener, { timeoutMs: 5000 }),
+      connectUnix(path),
+    ]);
+    const channel = new IpcChannel(server, { codec: "json", maxFrameBytes: 64, onMessage() {} });
+    await raw.write(new Uint8Array([0, 0, 1, 0]));
+    await channel.closed;
+    assert.match(channel.error?.message ?? "", /exceeds the limit of 64 bytes/);
+    raw.close();
+  } finally {
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,77 @@
+/**
+ * The messages the gateway and the worker exchange over their channel.
+ *
+ * The gateway sends `init` once, then requests; the worker answers each request with
+ * exactly one reply under the same id, and pushes callbacks and events at any time.
+ *
+ * @module
+ */
+
+/** Operations the gateway asks of the worker. */
+export type WorkerOp =
+  | "update"
+  | "start"
+  | "process"
+  | "cancel"
+  | "status"
+  | "safety_stop"
+  | "upload_begin"
+  | "upload_chunk"
+  | "upload_end";
+
+/** Gateway → worker, first message: the resolved configuration. */
+export interface InitMessage {
+  t: "init";
+  config: unknown;
+}
+
+/** Gateway → worker: one request; `update` and `upload_chunk` carry the bytes as body. */
+export interface RequestMessage {
+  t: "req";
+  id: number;
+  op: WorkerOp;
+  params?: Record<string, unknown>;
+}
+
+/** Worker → gateway: the one reply to a request. */
+export interface ReplyMessage {
+  t: "res";
+  id: number;
+  ok: boolean;
+  message: string;
+  /** An error code from `errors.ts` when `ok` is false. */
+  code?: string;
+  data?: unknown;
+}
+
+/** The outcome of one PROCESS call, as the client sees it in `data`. */
+export interface CallOutcome {
+  object: string;
+  method: string;
+  ok: boolean;
+  result?: unknown;
+  error?: { code: string; type: string; message: string; traceback: string | null };
+}
+
+/** Worker → gateway: the result of an accepted PROCESS request `id`. */
+export interface CallbackMessage {
+  t: "cb";
+  id: number;
+  data: CallOutcome;
+}
+
+/** Worker → gateway: an event for the client (from `push_message`, or the agent's own). */
+export interface EventMessage {
+  t: "event";
+  event: string;
+  data: unknown;
+}
+
+/** Worker → gateway: the worker has applied `init` and loaded the current project. */
+export interface ReadyMessage {
+  t: "ready";
+  pid: number;
+}
+
+/** Any message the worker sends. */
+export type WorkerMessage = ReplyMessage | CallbackMessage | EventMessage | ReadyMessage;

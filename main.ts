@@ -1,0 +1,205 @@
+/**
+ * robot-agent: deploy code to a robot and drive it live over a WebSocket.
+ *
+ * `main.ts [--config FILE] [--host H] [--port N] [--storage DIR] [--idle-timeout S]`
+ * runs the gateway, which launches the worker as `main.ts worker --ipc PATH`: with
+ * `deno run` and minimal permissions from source, or the same binary when compiled.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import denoJson from "./deno.json" with { type: "json" };
+import { type AgentConfig, ConfigError, loadConfig } from "./config.ts";
+import { type WorkerCommand, WorkerSupervisor, WsGateway } from "./gateway/mod.ts";
+import { logger, setupLogging, shutdownLogging } from "./log.ts";
+import { IPC_MAX_FRAME_BYTES, runWorker } from "./worker/mod.ts";
+
+/** The agent's version, from deno.json. */
+export const VERSION: string = denoJson.version;
+
+const log = logger("main");
+
+const USAGE = `robot-agent ${VERSION}
+
+Usage: robot-agent [options]
+
+Options:
+  --config FILE        configuration file (default: ./config.yaml when present)
+  --host HOST          address to listen on (gateway.host)
+  --port N             port to listen on; 0 picks a free one (gateway.port)
+  --storage DIR        folder for projects, logs and sockets (storage.dir)
+  --idle-timeout S     seconds without a pong before a client is dropped (gateway.idle_timeout_s)
+  --version            print the version
+  --help               print this help
+`;
+
+/** The command that runs the worker: this binary when compiled, else `deno run` with minimal permissions. */
+function workerCommand(config: AgentConfig): WorkerCommand {
+  if (Deno.build.standalone) return { program: Deno.execPath(), args: ["worker", "--ipc"] };
+  const root = import.meta.dirname ?? ".";
+  const storage = config.storage.dir;
+  for (const path of [storage, root, config.python.command]) {
+    if (path.includes(",")) {
+      throw new ConfigError(
+        `Invalid config: a path used in permission flags contains a comma: ${path}`,
+      );
+    }
+  }
+  return {
+    program: Deno.execPath(),
+    args: [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      `--config=${join(root, "deno.json")}`,
+      `--allow-read=${storage},${join(root, "executors")}`,
+      `--allow-write=${storage}`,
+      `--allow-run=${config.python.command},${join(storage, "run", "cpp_main")}`,
+      // Deno asks net permission for Unix sockets: exactly the two the worker uses.
+      `--allow-net=unix:${join(storage, "run", "worker.sock")},unix:${
+        join(storage, "run", "python.sock")
+      }`,
+      join(root, "main.ts"),
+      "worker",
+      "--ipc",
+    ],
+  };
+}
+
+function fail(message: string): never {
+  // deno-lint-ignore no-console -- the CLI's own output
+  console.error(`robot-agent: ${message}`);
+  Deno.exit(2);
+}
+
+async function runAgent(argv: string[]): Promise<void> {
+  let flags;
+  try {
+    flags = parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string" },
+        host: { type: "string" },
+        port: { type: "string" },
+        storage: { type: "string" },
+        "idle-timeout": { type: "string" },
+        version: { type: "boolean" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    fail(`${error instanceof Error ? error.message : error}\n\n${USAGE}`);
+  }
+  if (flags.help || flags.version) {
+    // deno-lint-ignore no-console -- the CLI's own output
+    console.log(flags.help ? USAGE : VERSION);
+    return;
+  }
+  const number = (name: string, value: string | undefined, min: number, max: number) => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      fail(`--${name} must be a number from ${min} to ${max}`);
+    }
+    return n;
+  };
+  let config: AgentConfig;
+  try {
+    config = await loadConfig(flags.config, {
+      host: flags.host,
+      port: number("port", flags.port, 0, 65535),
+      storage: flags.storage,
+      idleTimeoutS: number("idle-timeout", flags["idle-timeout"], 1, 3600),
+    });
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error));
+  }
+  const storage = config.storage.dir;
+  await Deno.mkdir(join(storage, "logs"), { recursive: true });
+  await Deno.mkdir(join(storage, "run"), { recursive: true });
+  await setupLogging({
+    level: config.log.level,
+    file: join(storage, "logs", "agent.log"),
+    fileMaxBytes: config.log.file_max_bytes,
+    fileCount: config.log.file_count,
+  });
+
+  let gateway: WsGateway | undefined;
+  const supervisor = new WorkerSupervisor({
+    command: workerCommand(config),
+    ipcPath: join(storage, "run", "worker.sock"),
+    config,
+    maxFrameBytes: IPC_MAX_FRAME_BYTES,
+    onCallback: (id, outcome) => gateway?.deliverCallback(id, outcome),
+    onEvent: (event, data) => gateway?.deliverEvent(event, data),
+  });
+  const started = supervisor.start();
+  const listening = Promise.withResolvers<Deno.NetAddr>();
+  try {
+    gateway = new WsGateway({
+      config,
+      supervisor,
+      version: VERSION,
+      onListen: (address) => listening.resolve(address),
+    });
+  } catch (error) {
+    await supervisor.stop();
+    fail(
+      `Cannot listen on ${config.gateway.host}:${config.gateway.port}: ${
+        error instanceof Error ? error.message : error
+      }`,
+    );
+  }
+  const address = await listening.promise;
+  try {
+    await started;
+  } catch (error) {
+    await gateway.shutdown();
+    await supervisor.stop();
+    fail(`Cannot start worker: ${error instanceof Error ? error.message : error}`);
+  }
+  log.info("Listening on ws://{host}:{port}/ws", { host: address.hostname, port: address.port });
+  // deno-lint-ignore no-console -- the CLI's own output; tests read the port from it
+  console.log(`robot-agent ${VERSION} listening on ws://${address.hostname}:${address.port}/ws`);
+
+  const stopped = Promise.withResolvers<Deno.Signal>();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const onSignal = (signal: Deno.Signal) => () => stopped.resolve(signal);
+  const handlers = signals.map((signal) => {
+    const handler = onSignal(signal);
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  const signal = await stopped.promise;
+  for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+  log.info("Stopping on {signal}", { signal });
+  await gateway.shutdown();
+  await supervisor.stop();
+  log.info("Stopped");
+  await shutdownLogging();
+}
+
+async function runWorkerMode(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { ipc: { type: "string" } }, strict: true });
+  if (!values.ipc) fail("worker mode needs --ipc PATH");
+  // The gateway decides when the worker stops (by closing the channel); a terminal's
+  // Ctrl-C or a service manager's SIGTERM to the whole group must not cut that short.
+  const ignore = () => {};
+  Deno.addSignalListener("SIGINT", ignore);
+  Deno.addSignalListener("SIGTERM", ignore);
+  try {
+    await runWorker({ ipcPath: values.ipc });
+  } finally {
+    Deno.removeSignalListener("SIGINT", ignore);
+    Deno.removeSignalListener("SIGTERM", ignore);
+  }
+}
+
+if (import.meta.main) {
+  const [mode, ...rest] = Deno.args;
+  if (mode === "worker") await runWorkerMode(rest);
+  else await runAgent(Deno.args);
+}

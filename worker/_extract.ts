@@ -1,0 +1,566 @@
+/**
+ * Safe extraction of an uploaded project zip into an empty folder.
+ *
+ * Every entry's metadata is validated before anything is written: names that escape the
+ * folder, links, encryption, duplicates, case clashes and the size limits are refused up
+ * front. The data is then streamed entry by entry to disk while the bytes actually written
+ * are counted, because the sizes in the headers can lie.
+ *
+ * @module
+ */
+
+import {
+  configure,
+  type CreateReadableOptions,
+  type Entry,
+  ERR_INVALID_UNCOMPRESSED_SIZE,
+  type FileEntry,
+  Reader,
+  type WritableWriter,
+  ZipReader,
+} from "@zip.js/zip.js";
+import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
+
+/** The limits an archive must stay within to be extracted. */
+export interface ExtractLimits {
+  /** The most entries (files and folders) the zip may hold. */
+  maxEntries: number;
+  /** The most bytes the files may hold once extracted, declared or actually written. */
+  maxUncompressedBytes: number;
+  /**
+   * The highest total uncompressed / compressed size ratio; only enforced once the files
+   * hold more than 1 MiB, so a few small, very compressible text files always pass.
+   */
+  maxRatio: number;
+}
+
+/** Options of {@link extractZip}. */
+export interface ExtractOptions extends ExtractLimits {
+  /** Stops the extraction; the promise then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** What {@link extractZip} wrote. */
+export interface ExtractResult {
+  /** The number of entries in the zip, folders included. */
+  entries: number;
+  /** The number of files written. */
+  files: number;
+  /** The number of bytes written to those files. */
+  bytes: number;
+}
+
+const MIB = 1024 * 1024;
+const MAX_COMPONENT_BYTES = 255;
+const MAX_PATH_BYTES = 1024;
+const MAX_NAME_IN_MESSAGE = 120;
+const S_IFMT = 0o170000;
+const S_IFLNK = 0o120000;
+const FILE_MODE = 0o644;
+const FOLDER_MODE = 0o755;
+/** The smallest local file header: an entry's data starts at least this far after it. */
+const LOCAL_HEADER_BYTES = 30;
+/** Stored, deflated and deflate64: the methods zip.js decodes without extra codecs. */
+const SUPPORTED_METHODS = new Set([0, 8, 9]);
+const WRITE_CONCURRENCY = 4;
+const INPUT_CHUNK_BYTES = 64 * 1024;
+
+const encoder = new TextEncoder();
+let configured = false;
+
+/**
+ * Extracts a zip into `dest` (an existing empty folder), refusing anything unsafe.
+ *
+ * `source` is the zip itself, or the path of a zip file, which is then read range by range
+ * rather than loaded whole. All entries are validated before the first byte is written;
+ * when writing fails part way, whatever was written is removed again, so a refused zip
+ * leaves `dest` as it was. Files keep the permission bits of their Unix mode (so
+ * executables stay executable), else get 0o644; folders get 0o755.
+ *
+ * @throws {AgentError} BAD_ZIP, EMPTY_ZIP, UNSAFE_ZIP, ZIP_TOO_LARGE or STORAGE_ERROR, with a
+ * message of the form `Cannot extract project: <state>`.
+ */
+export async function extractZip(
+  source: Uint8Array | string,
+  dest: string,
+  options: ExtractOptions,
+): Promise<ExtractResult> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  if (!configured) {
+    // Web Workers would need permissions of their own and gain nothing: the inflating is
+    // native code and the agent's worker process is already off the gateway's thread.
+    configure({ useWebWorkers: false });
+    configured = true;
+  }
+  if (typeof source !== "string") {
+    return await extractFrom(new BytesReader(source), dest, options);
+  }
+  let file: Deno.FsFile;
+  let size: number;
+  try {
+    file = await Deno.open(source, { read: true });
+  } catch (error) {
+    throw storageError(`cannot open ${quote(source)}`, error);
+  }
+  try {
+    try {
+      size = (await file.stat()).size;
+    } catch (error) {
+      throw storageError(`cannot read ${quote(source)}`, error);
+    }
+    return await extractFrom(new FsFileReader(file, size), dest, options);
+  } finally {
+    file.close();
+  }
+}
+
+async function extractFrom(
+  reader: Reader<unknown>,
+  dest: string,
+  options: ExtractOptions,
+): Promise<ExtractResult> {
+  await using zip = new ZipReader(reader, { filenameValidation: "tolerant" });
+  const entries = await readEntries(zip, options);
+  const plan = planExtraction(entries, options);
+  const created: string[] = [];
+  try {
+    return await writePlan(plan, dest, created, options);
+  } catch (error) {
+    for (const name of created) {
+      await Deno.remove(`${dest}/${name}`, { recursive: true }).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+async function readEntries(zip: ZipReader<unknown>, options: ExtractOptions): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  try {
+    for await (const entry of zip.getEntriesGenerator()) {
+      if (entries.length === options.maxEntries) {
+        throw new AgentError(
+          ErrorCode.ZIP_TOO_LARGE,
+          `Cannot extract project: the zip holds more than ${options.maxEntries} entries, the limit`,
+        );
+      }
+      entries.push(entry);
+    }
+  } catch (error) {
+    if (error instanceof AgentError) throw error;
+    throw new AgentError(
+      ErrorCode.BAD_ZIP,
+      `Cannot extract project: the data is not a zip archive (${errorMessage(error)})`,
+      { cause: error },
+    );
+  }
+  options.signal?.throwIfAborted();
+  return entries;
+}
+
+interface PlannedFile {
+  entry: FileEntry;
+  /** Relative, normalised path: segments joined with "/". */
+  path: string;
+  mode: number;
+}
+
+interface Plan {
+  entries: number;
+  /** Every folder to create, parents before children. */
+  folders: string[];
+  files: PlannedFile[];
+}
+
+/** Validates all the metadata and decides what to write, without touching the disk. */
+function planExtraction(entries: Entry[], limits: ExtractLimits): Plan {
+  const names = new Map<string, string>();
+  const folders = new Map<string, string>();
+  const files: PlannedFile[] = [];
+  let declaredBytes = 0;
+  let compressedBytes = 0;
+  for (const entry of entries) {
+    const segments = normalisedPath(entry.filename);
+    checkEntryKind(entry);
+    const path = segments.join("/");
+    if (path === "") {
+      if (entry.directory || isBackslashFolder(entry)) continue;
+      throw unsafe(`entry ${quote(entry.filename)} has an empty name`);
+    }
+    const key = foldName(path);
+    const previous = names.get(key);
+    if (previous === path) {
+      throw unsafe(`entry ${quote(path)} appears more than once`);
+    }
+    if (previous !== undefined) {
+      throw unsafe(`entries ${quote(previous)} and ${quote(path)} differ only in letter case`);
+    }
+    names.set(key, path);
+    const isFolder = entry.directory || isBackslashFolder(entry);
+    const parents = isFolder ? segments.length : segments.length - 1;
+    for (let count = 1; count <= parents; count++) {
+      addFolder(folders, segments.slice(0, count).join("/"));
+    }
+    if (!isFolder && !entry.directory) {
+      files.push({ entry, path, mode: fileMode(entry) });
+      declaredBytes += entry.uncompressedSize;
+      compressedBytes += entry.compressedSize;
+    }
+  }
+  for (const file of files) {
+    if (folders.has(foldName(file.path))) {
+      throw unsafe(`entry ${quote(file.path)} is both a file and a folder`);
+    }
+  }
+  checkOverlaps(entries);
+  if (files.length === 0) {
+    throw new AgentError(
+      ErrorCode.EMPTY_ZIP,
+      entries.length === 0
+        ? "Cannot extract project: the zip holds no entries"
+        : "Cannot extract project: the zip holds only folders, no files",
+    );
+  }
+  checkSizes(declaredBytes, compressedBytes, limits);
+  return { entries: entries.length, folders: [...folders.values()], files };
+}
+
+/** Splits a name on both separators and refuses anything that could leave the folder. */
+function normalisedPath(name: string): string[] {
+  if (name.includes("\0")) {
+    throw unsafe(`entry ${quote(name)} has a NUL byte in its name`);
+  }
+  if (/^[\\/]/.test(name) || /^[A-Za-z]:/.test(name)) {
+    throw unsafe(`entry ${quote(name)} has an absolute path`);
+  }
+  const segments = name.split(/[\\/]/).filter((segment) => segment !== "" && segment !== ".");
+  if (segments.includes("..")) {
+    throw unsafe(`entry ${quote(name)} escapes the project folder`);
+  }
+  let pathBytes = segments.length - 1;
+  for (const segment of segments) {
+    const bytes = encoder.encode(segment).length;
+    if (bytes > MAX_COMPONENT_BYTES) {
+      throw unsafe(
+        `entry ${quote(name)} has a name part of ${bytes} bytes, over ${MAX_COMPONENT_BYTES}`,
+      );
+    }
+    pathBytes += bytes;
+  }
+  if (pathBytes > MAX_PATH_BYTES) {
+    throw unsafe(`entry ${quote(name)} has a path of ${pathBytes} bytes, over ${MAX_PATH_BYTES}`);
+  }
+  return segments;
+}
+
+function checkEntryKind(entry: Entry): void {
+  const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
+  if (entry.symlink || type === S_IFLNK) {
+    throw unsafe(`entry ${quote(entry.filename)} is a symbolic link`);
+  }
+  if (entry.encrypted) {
+    throw unsafe(`entry ${quote(entry.filename)} is encrypted`);
+  }
+  if (!entry.directory && !SUPPORTED_METHODS.has(entry.compressionMethod)) {
+    throw new AgentError(
+      ErrorCode.BAD_ZIP,
+      `Cannot extract project: entry ${
+        quote(entry.filename)
+      } uses compression method ${entry.compressionMethod}, which is not supported`,
+    );
+  }
+}
+
+/** Old Windows tools write folders as empty entries named with a trailing backslash. */
+function isBackslashFolder(entry: Entry): boolean {
+  return entry.filename.endsWith("\\") && entry.uncompressedSize === 0;
+}
+
+/** The key under which two names collide on a case-insensitive file system. */
+function foldName(path: string): string {
+  return path.normalize("NFC").toLowerCase();
+}
+
+function addFolder(folders: Map<string, string>, path: string): void {
+  const key = foldName(path);
+  const known = folders.get(key);
+  if (known === undefined) {
+    folders.set(key, path);
+  } else if (known !== path) {
+    throw unsafe(`folders ${quote(known)} and ${quote(path)} differ only in letter case`);
+  }
+}
+
+function fileMode(entry: Entry): number {
+  const permissions = (entry.externalFileAttributes >>> 16) & 0o777;
+  return permissions === 0 ? FILE_MODE : permissions;
+}
+
+/** Refuses entries sharing compressed bytes, the trick of the densest zip bombs. */
+function checkOverlaps(entries: Entry[]): void {
+  const byOffset = entries.toSorted((a, b) => a.offset - b.offset);
+  for (let index = 1; index < byOffset.length; index++) {
+    const before = byOffset[index - 1];
+    const after = byOffset[index];
+    if (before.offset + LOCAL_HEADER_BYTES + before.compressedSize > after.offset) {
+      throw unsafe(`entries ${quote(before.filename)} and ${quote(after.filename)} overlap`);
+    }
+  }
+}
+
+function checkSizes(declared: number, compressed: number, limits: ExtractLimits): void {
+  if (declared > limits.maxUncompressedBytes) {
+    throw new AgentError(
+      ErrorCode.ZIP_TOO_LARGE,
+      `Cannot extract project: the files hold ${declared} bytes, over the limit of ${limits.maxUncompressedBytes}`,
+    );
+  }
+  const ratio = declared / compressed;
+  if (declared > MIB && ratio > limits.maxRatio) {
+    throw new AgentError(
+      ErrorCode.ZIP_TOO_LARGE,
+      `Cannot extract project: ${compressed} compressed bytes expand to ${declared} (ratio ${
+        Math.round(ratio)
+      }), over the limit of ${limits.maxRatio}`,
+    );
+  }
+}
+
+async function writePlan(
+  plan: Plan,
+  dest: string,
+  created: string[],
+  options: ExtractOptions,
+): Promise<ExtractResult> {
+  for (const folder of plan.folders) {
+    const path = `${dest}/${folder}`;
+    try {
+      await Deno.mkdir(path, { mode: FOLDER_MODE });
+      if (!folder.includes("/")) created.push(folder);
+      await Deno.chmod(path, FOLDER_MODE);
+    } catch (error) {
+      throw storageError(`cannot create folder ${quote(folder)}`, error);
+    }
+  }
+  const budget: Budget = { written: 0, limit: options.maxUncompressedBytes };
+  // Creating a file costs far more than writing a small one, so a few are written at once;
+  // every writer has settled before this returns, so a failure can be cleaned up safely.
+  const pending = plan.files.values();
+  let failure: { error: unknown } | undefined;
+  const writeNext = async () => {
+    for (const file of pending) {
+      if (failure) return;
+      try {
+        await writeFile(file, dest, { budget, created, signal: options.signal });
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: WRITE_CONCURRENCY }, writeNext));
+  if (failure) throw failure.error;
+  return { entries: plan.entries, files: plan.files.length, bytes: budget.written };
+}
+
+interface Budget {
+  written: number;
+  limit: number;
+}
+
+async function writeFile(
+  { entry, path, mode }: PlannedFile,
+  dest: string,
+  options: { budget: Budget; created: string[]; signal?: AbortSignal },
+): Promise<void> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const target = `${dest}/${path}`;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(target, { write: true, createNew: true, mode });
+  } catch (error) {
+    throw storageError(`cannot create file ${quote(path)}`, error);
+  }
+  if (!path.includes("/")) options.created.push(path);
+  try {
+    const sink = new FileSink(file, path, entry.uncompressedSize, options.budget);
+    await entry.getData(sink, { signal, checkCrc32: true });
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw entryError(path, entry, error);
+  } finally {
+    file.close();
+  }
+  try {
+    await Deno.chmod(target, mode);
+  } catch (error) {
+    throw storageError(`cannot set the mode of ${quote(path)}`, error);
+  }
+}
+
+function entryError(path: string, entry: Entry, error: unknown): AgentError {
+  if (error instanceof AgentError) return error;
+  if (errorMessage(error) === ERR_INVALID_UNCOMPRESSED_SIZE) {
+    return declaredSizeError(path, entry.uncompressedSize);
+  }
+  return new AgentError(
+    ErrorCode.BAD_ZIP,
+    `Cannot extract project: entry ${quote(path)} is corrupt (${errorMessage(error)})`,
+    { cause: error },
+  );
+}
+
+function declaredSizeError(path: string, declared: number): AgentError {
+  return new AgentError(
+    ErrorCode.BAD_ZIP,
+    `Cannot extract project: entry ${quote(path)} does not hold the ${declared} bytes it declares`,
+  );
+}
+
+/** A zip.js writer that streams an entry to its open file, counting every byte. */
+class FileSink implements WritableWriter {
+  readonly writable: WritableStream<Uint8Array>;
+  size = 0;
+  #file: Deno.FsFile;
+  #path: string;
+  #declared: number;
+  #budget: Budget;
+  #written = 0;
+
+  constructor(
+    file: Deno.FsFile,
+    path: string,
+    declared: number,
+    budget: Budget,
+  ) {
+    this.#file = file;
+    this.#path = path;
+    this.#declared = declared;
+    this.#budget = budget;
+    this.writable = new WritableStream({ write: (chunk) => this.#write(chunk) });
+  }
+
+  async #write(chunk: Uint8Array): Promise<void> {
+    const budget = this.#budget;
+    budget.written += chunk.length;
+    if (budget.written > budget.limit) {
+      throw new AgentError(
+        ErrorCode.ZIP_TOO_LARGE,
+        `Cannot extract project: the files expand past the limit of ${budget.limit} bytes`,
+      );
+    }
+    this.#written += chunk.length;
+    if (this.#written > this.#declared) {
+      throw declaredSizeError(this.#path, this.#declared);
+    }
+    try {
+      let offset = 0;
+      while (offset < chunk.length) {
+        offset += await this.#file.write(chunk.subarray(offset));
+      }
+    } catch (error) {
+      throw storageError(`cannot write ${quote(this.#path)}`, error);
+    }
+  }
+}
+
+/**
+ * A zip.js reader that hands out compressed data in small chunks.
+ *
+ * Each chunk is inflated in one go, so its size bounds the memory a lying entry can take
+ * (deflate expands at most 1032 times) before the byte count catches it.
+ */
+abstract class ChunkedReader<Type> extends Reader<Type> {
+  override createReadable(options: CreateReadableOptions = {}): ReadableStream<Uint8Array> {
+    const { offset = 0, size = this.size - offset } = options;
+    const end = Math.min(offset + size, this.size);
+    let position = offset;
+    return new ReadableStream({
+      pull: async (controller) => {
+        const length = Math.min(INPUT_CHUNK_BYTES, end - position);
+        const data = length > 0 ? await this.readUint8Array(position, length) : new Uint8Array();
+        if (data.length > 0) controller.enqueue(data);
+        position += data.length;
+        if (position >= end || data.length === 0) controller.close();
+      },
+    });
+  }
+}
+
+/** A reader of zip bytes already in memory, handing out views rather than copies. */
+class BytesReader extends ChunkedReader<Uint8Array> {
+  #bytes: Uint8Array;
+
+  constructor(bytes: Uint8Array) {
+    super(bytes);
+    this.#bytes = bytes;
+    this.size = bytes.length;
+  }
+
+  override readUint8Array(offset: number, length: number): Promise<Uint8Array> {
+    return Promise.resolve(this.#bytes.subarray(offset, offset + length));
+  }
+}
+
+/** A reader of an open zip file that reads only the byte ranges asked for. */
+class FsFileReader extends ChunkedReader<Deno.FsFile> {
+  #file: Deno.FsFile;
+  #position = 0;
+  /** zip.js may ask for ranges concurrently; seek + read pairs must not interleave. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(file: Deno.FsFile, size: number) {
+    super(file);
+    this.#file = file;
+    this.size = size;
+  }
+
+  override readUint8Array(offset: number, length: number): Promise<Uint8Array> {
+    const result = this.#queue.then(() => this.#read(offset, length));
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async #read(offset: number, length: number): Promise<Uint8Array> {
+    const data = new Uint8Array(Math.max(0, Math.min(length, this.size - offset)));
+    let filled = 0;
+    try {
+      if (this.#position !== offset) {
+        this.#position = await this.#file.seek(offset, Deno.SeekMode.Start);
+      }
+      while (filled < data.length) {
+        const count = await this.#file.read(data.subarray(filled));
+        if (count === null) break;
+        filled += count;
+        this.#position += count;
+      }
+    } catch (error) {
+      this.#position = -1;
+      throw storageError("cannot read the zip file", error);
+    }
+    return filled === data.length ? data : data.subarray(0, filled);
+  }
+}
+
+function unsafe(state: string): AgentError {
+  return new AgentError(ErrorCode.UNSAFE_ZIP, `Cannot extract project: ${state}`);
+}
+
+function storageError(what: string, error: unknown): AgentError {
+  return new AgentError(
+    ErrorCode.STORAGE_ERROR,
+    `Cannot extract project: ${what}: ${errorMessage(error)}`,
+    { cause: error },
+  );
+}
+
+/** Quotes a name from the zip for a message: control characters escaped, length capped. */
+function quote(name: string): string {
+  const shown = name.length > MAX_NAME_IN_MESSAGE ? `${name.slice(0, MAX_NAME_IN_MESSAGE)}…` : name;
+  let escaped = "";
+  for (const char of shown) {
+    const code = char.charCodeAt(0);
+    escaped += code < 0x20 || code === 0x7f ? `\\u${code.toString(16).padStart(4, "0")}` : char;
+  }
+  return `'${escaped}'`;
+}

@@ -1,0 +1,202 @@
+/**
+ * Deployed projects on disk: versions, the current pointer, atomic switching.
+ *
+ * Layout under the storage folder:
+ * - `projects/v000007/`: one deployed version (`files/` as extracted, `meta.json`);
+ * - `projects/current`: a symlink to the current version, replaced by `rename(2)`, so
+ *   a crash leaves either the old or the new pointer, never half of one;
+ * - `staging/`: extractions under way; anything left there at start-up is debris of a
+ *   crash and is removed.
+ *
+ * @module
+ */
+import { join, relative } from "node:path";
+import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
+import { logger } from "../log.ts";
+import { detectProject, type ProjectType } from "./_detect.ts";
+import { type ExtractLimits, extractZip } from "./_extract.ts";
+
+const log = logger("worker", "store");
+
+/** What the agent knows of one deployed version. */
+export interface ProjectMeta {
+  /** 0 for the built-in default project, then 1, 2, … per UPDATE. */
+  version: number;
+  type: ProjectType;
+  /** The absolute folder holding the entry. */
+  root: string;
+  /** The entry, relative to `root`. */
+  entry: string;
+  args: string[];
+  /** Files extracted and their total size. */
+  files: number;
+  bytes: number;
+  /** When it was deployed (ISO 8601). */
+  deployedAt: string;
+}
+
+/** Options for {@linkcode ProjectStore}. */
+export interface ProjectStoreOptions {
+  keepVersions: number;
+  limits: ExtractLimits;
+  /** The built-in project used while nothing was deployed. */
+  defaultProject: string;
+}
+
+const VERSION_PATTERN = /^v(\d{6,})$/;
+
+function versionName(version: number): string {
+  return `v${String(version).padStart(6, "0")}`;
+}
+
+/** Wraps a file system failure as `STORAGE_ERROR`, keeping AgentErrors as they are. */
+function storageError(action: string, error: unknown): AgentError {
+  if (error instanceof AgentError) return error;
+  return new AgentError(ErrorCode.STORAGE_ERROR, `${action}: ${errorMessage(error)}`, {
+    cause: error,
+  });
+}
+
+/** The versions of deployed projects and which one is current. */
+export class ProjectStore {
+  #projects: string;
+  #staging: string;
+  #options: ProjectStoreOptions;
+  #current: ProjectMeta | undefined;
+
+  /** Creates a store over `storageDir`; call {@linkcode open} before use. */
+  constructor(storageDir: string, options: ProjectStoreOptions) {
+    this.#projects = join(storageDir, "projects");
+    this.#staging = join(storageDir, "staging");
+    this.#options = options;
+  }
+
+  /** Creates the folders, removes crash debris and reads the current version. */
+  async open(): Promise<void> {
+    await Deno.mkdir(this.#projects, { recursive: true });
+    await Deno.remove(this.#staging, { recursive: true }).catch(() => {});
+    await Deno.mkdir(this.#staging, { recursive: true });
+    await Deno.remove(join(this.#projects, "current.tmp")).catch(() => {});
+    try {
+      const target = await Deno.readLink(join(this.#projects, "current"));
+      this.#current = await this.#readMeta(target);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        log.error("Current project is unreadable; using the default project: {error}", {
+          error: errorMessage(error),
+        });
+      }
+      this.#current = undefined;
+    }
+  }
+
+  /** The current project: the last deployed version, or the built-in default. */
+  get current(): ProjectMeta {
+    return this.#current ?? {
+      version: 0,
+      type: "python",
+      root: this.#options.defaultProject,
+      entry: "main.py",
+      args: [],
+      files: 0,
+      bytes: 0,
+      deployedAt: "",
+    };
+  }
+
+  /** Version numbers on disk, oldest first. */
+  async versions(): Promise<number[]> {
+    const found: number[] = [];
+    for await (const entry of Deno.readDir(this.#projects)) {
+      const match = VERSION_PATTERN.exec(entry.name);
+      if (entry.isDirectory && match) found.push(Number(match[1]));
+    }
+    return found.sort((a, b) => a - b);
+  }
+
+  /**
+   * Extracts and validates a zip into a new version, without making it current.
+   *
+   * @param source the zip bytes, or the path of a zip file.
+   * @throws {AgentError} with the extraction, detection or storage code; nothing of a
+   * refused zip is left on disk.
+   */
+  async add(
+    source: Uint8Array | string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ProjectMeta> {
+    let stage: string;
+    try {
+      stage = await Deno.makeTempDir({ dir: this.#staging, prefix: "deploy-" });
+      await Deno.mkdir(join(stage, "files"));
+    } catch (error) {
+      throw storageError("Cannot stage project", error);
+    }
+    try {
+      const result = await extractZip(source, join(stage, "files"), {
+        ...this.#options.limits,
+        signal: options.signal,
+      });
+      const info = await detectProject(join(stage, "files"));
+      const version = ((await this.versions()).at(-1) ?? this.#current?.version ?? 0) + 1;
+      const name = versionName(version);
+      const meta = {
+        version,
+        type: info.type,
+        root: relative(stage, info.root),
+        entry: info.entry,
+        args: info.args,
+        files: result.files,
+        bytes: result.bytes,
+        deployedAt: new Date().toISOString(),
+      };
+      try {
+        await Deno.writeTextFile(join(stage, "meta.json"), JSON.stringify(meta, null, 2));
+        await Deno.rename(stage, join(this.#projects, name));
+      } catch (error) {
+        throw storageError("Cannot store project", error);
+      }
+      return { ...meta, root: join(this.#projects, name, meta.root) };
+    } catch (error) {
+      await Deno.remove(stage, { recursive: true }).catch(() => {});
+      throw storageError("Cannot store project", error);
+    }
+  }
+
+  /** Makes `version` current with one atomic rename, then prunes old versions. */
+  async activate(version: number): Promise<ProjectMeta> {
+    const name = versionName(version);
+    const meta = await this.#readMeta(name);
+    const link = join(this.#projects, "current");
+    const temp = `${link}.tmp`;
+    try {
+      await Deno.remove(temp).catch(() => {});
+      await Deno.symlink(name, temp);
+      await Deno.rename(temp, link);
+    } catch (error) {
+      throw storageError("Cannot switch project", error);
+    }
+    this.#current = meta;
+    await this.#prune().catch((error) =>
+      log.warn("Cannot prune old versions: {error}", { error: errorMessage(error) })
+    );
+    return meta;
+  }
+
+  async #readMeta(name: string): Promise<ProjectMeta> {
+    const dir = join(this.#projects, name);
+    const meta = JSON.parse(await Deno.readTextFile(join(dir, "meta.json"))) as ProjectMeta;
+    return { ...meta, root: join(dir, meta.root) };
+  }
+
+  async #prune(): Promise<void> {
+    const all = await this.versions();
+    const keep = new Set(all.slice(-this.#options.keepVersions));
+    if (this.#current) keep.add(this.#current.version);
+    for (const version of all) {
+      if (!keep.has(version)) {
+        await Deno.remove(join(this.#projects, versionName(version)), { recursive: true });
+      }
+    }
+  }
+}

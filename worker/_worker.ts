@@ -1,0 +1,452 @@
+/**
+ * The worker process: receives the gateway's requests over IPC, manages projects on
+ * disk and runs them through the executors.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { AgentConfig } from "../config.ts";
+import { AgentError, ErrorCode, errorCode, errorMessage } from "../errors.ts";
+import { CppExecutor, type ExitInfo, installRuntime, PythonExecutor } from "../executors/mod.ts";
+import { connectUnix, IpcChannel, type IpcMessage, type RequestMessage } from "../ipc/mod.ts";
+import { logger, setupLogging, shutdownLogging } from "../log.ts";
+import { type ProjectMeta, ProjectStore } from "./_project_store.ts";
+import { UploadManager } from "./_uploads.ts";
+
+const log = logger("worker");
+
+/** The largest IPC frame: a whole one-message UPDATE plus its header. */
+export const IPC_MAX_FRAME_BYTES = 96 * 1024 * 1024;
+
+type Executor = PythonExecutor | CppExecutor;
+type ProjectState = "stopped" | "starting" | "running" | "exited" | "failed";
+
+interface Reply {
+  message: string;
+  data?: unknown;
+}
+
+/** Persisted between worker runs: whether the current project should be running. */
+interface WorkerState {
+  started: boolean;
+}
+
+/** Options for {@linkcode runWorker}. */
+export interface WorkerOptions {
+  /** The gateway's Unix socket. */
+  ipcPath: string;
+  signal?: AbortSignal;
+}
+
+/** The worker's state machine: one current project, at most one executor. */
+class Worker {
+  #config: AgentConfig;
+  #channel: IpcChannel;
+  #store: ProjectStore;
+  #uploads: UploadManager;
+  #hostScript: string;
+  #executor: Executor | undefined;
+  #running: ProjectMeta | undefined;
+  #projectState: ProjectState = "stopped";
+  #lastExit: ExitInfo | undefined;
+  #statePath: string;
+  #runDir: string;
+  /** UPDATE, START and rollback run one at a time; calls and the safety stop do not wait. */
+  #serial: Promise<unknown> = Promise.resolve();
+  #counts = { accepted: 0, completed: 0, failed: 0 };
+
+  constructor(
+    config: AgentConfig,
+    channel: IpcChannel,
+    hostScript: string,
+    defaultProject: string,
+  ) {
+    this.#config = config;
+    this.#channel = channel;
+    this.#hostScript = hostScript;
+    const storage = config.storage.dir;
+    this.#statePath = join(storage, "state.json");
+    this.#runDir = join(storage, "run");
+    this.#store = new ProjectStore(storage, {
+      keepVersions: config.storage.keep_versions,
+      defaultProject,
+      limits: {
+        maxEntries: config.zip.max_entries,
+        maxUncompressedBytes: config.zip.max_uncompressed_bytes,
+        maxRatio: config.zip.max_ratio,
+      },
+    });
+    this.#uploads = new UploadManager(join(storage, "uploads"), {
+      maxBytes: config.upload.max_bytes,
+    });
+  }
+
+  /** Opens storage and starts the current project if it was running before. */
+  async boot(): Promise<void> {
+    await this.#store.open();
+    const state = await this.#readState();
+    if (state.started) {
+      try {
+        await this.#start();
+      } catch (error) {
+        log.error("Cannot start the current project at boot: {error}", {
+          error: errorMessage(error),
+        });
+      }
+    }
+  }
+
+  /** Answers one request; every request gets exactly one reply. */
+  handle(request: RequestMessage, body: Uint8Array | undefined): void {
+    const params = request.params ?? {};
+    if (request.op === "process") {
+      this.#process(request.id, params);
+      return;
+    }
+    let work: Promise<Reply>;
+    switch (request.op) {
+      case "update":
+        work = this.#serially(() => this.#update(body ?? new Uint8Array()));
+        break;
+      case "start":
+        work = this.#serially(async () => {
+          const meta = await this.#start();
+          return { message: "Project started", data: this.#projectData(meta) };
+        });
+        break;
+      case "status":
+        work = Promise.resolve({ message: "Status", data: this.#status() });
+        break;
+      case "cancel":
+        work = Promise.resolve(this.#cancel(params));
+        break;
+      case "safety_stop":
+        work = this.#safetyStop();
+        break;
+      case "upload_begin":
+        work = this.#uploads.begin(params.size, params.sha256).then((progress) => ({
+          message: "Upload ready",
+          data: { ...progress, offset: progress.received },
+        }));
+        break;
+      case "upload_chunk":
+        work = this.#uploadChunk(params, body ?? new Uint8Array());
+        break;
+      default:
+        work = Promise.reject(
+          new AgentError(ErrorCode.UNKNOWN_COMMAND, `Unknown operation: ${request.op}`),
+        );
+    }
+    work.then(
+      (reply) => this.#channel.send({ t: "res", id: request.id, ok: true, ...reply }),
+      (error) => this.#replyError(request.id, error),
+    );
+  }
+
+  /** Stops the project and closes what the worker owns. */
+  async shutdown(): Promise<void> {
+    this.#uploads.close();
+    await this.#stopExecutor();
+  }
+
+  #replyError(id: number, error: unknown): void {
+    const code = errorCode(error);
+    if (code === ErrorCode.INTERNAL) {
+      log.error("Request {id} failed: {error}", { id, error: errorMessage(error) });
+    }
+    const data = error instanceof AgentError ? error.data : undefined;
+    this.#channel.send({ t: "res", id, ok: false, code, message: errorMessage(error), data });
+  }
+
+  #serially<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#serial.then(work);
+    this.#serial = result.catch(() => {});
+    return result;
+  }
+
+  #process(id: number, params: Record<string, unknown>): void {
+    const { object, method } = params as { object: string; method: string };
+    const args = (params.args ?? {}) as Record<string, unknown>;
+    const executor = this.#executor;
+    if (executor instanceof CppExecutor) {
+      this.#replyError(
+        id,
+        new AgentError(
+          ErrorCode.NOT_SUPPORTED,
+          "Cannot call method: the current project is a C++ executable, which takes no calls",
+        ),
+      );
+      return;
+    }
+    if (!executor || !executor.running) {
+      const why = this.#projectState === "exited"
+        ? "the project's Python process exited; send start to bring it back"
+        : "no project is started; send start first";
+      this.#replyError(id, new AgentError(ErrorCode.NOT_STARTED, `Cannot call method: ${why}`));
+      return;
+    }
+    const methods = executor.objects.get(object);
+    if (!methods) {
+      const known = [...executor.objects.keys()].join(", ") || "none";
+      this.#replyError(
+        id,
+        new AgentError(
+          ErrorCode.UNKNOWN_OBJECT,
+          `Cannot call method: the project has no object ${
+            JSON.stringify(object)
+          } (objects: ${known})`,
+        ),
+      );
+      return;
+    }
+    if (!methods.has(method)) {
+      this.#replyError(
+        id,
+        new AgentError(
+          ErrorCode.UNKNOWN_METHOD,
+          `Cannot call method: ${object} has no method ${JSON.stringify(method)}`,
+        ),
+      );
+      return;
+    }
+    this.#counts.accepted++;
+    this.#channel.send({ t: "res", id, ok: true, message: "Call accepted" });
+    executor.call(id, object, method, args).then((outcome) => {
+      if (outcome.ok) this.#counts.completed++;
+      else this.#counts.failed++;
+      this.#channel.send({ t: "cb", id, data: outcome });
+    });
+  }
+
+  #cancel(params: Record<string, unknown>): Reply {
+    const callId = params.call_id;
+    const executor = this.#executor;
+    if (
+      typeof callId !== "number" || !(executor instanceof PythonExecutor) ||
+      !executor.cancel(callId)
+    ) {
+      throw new AgentError(
+        ErrorCode.BAD_REQUEST,
+        `Cannot cancel call: no call ${JSON.stringify(callId)} is in flight`,
+      );
+    }
+    return { message: "Cancel requested" };
+  }
+
+  async #update(source: Uint8Array | string): Promise<Reply> {
+    const meta = await this.#store.add(source);
+    await this.#stopExecutor();
+    await this.#store.activate(meta.version);
+    await this.#writeState({ started: false });
+    this.#projectState = "stopped";
+    log.info("Project version {version} deployed: {type}, {files} files", { ...meta });
+    return {
+      message: `Project updated: ${meta.type} project, version ${meta.version}`,
+      data: this.#projectData(meta),
+    };
+  }
+
+  async #uploadChunk(params: Record<string, unknown>, body: Uint8Array): Promise<Reply> {
+    const progress = await this.#uploads.write(params.upload_id, params.offset, body);
+    if (progress.received < progress.size) return { message: "Chunk stored", data: progress };
+    const id = progress.upload_id;
+    try {
+      const path = await this.#uploads.finish(id);
+      const reply = await this.#serially(() => this.#update(path));
+      return {
+        message: reply.message,
+        data: { ...progress, complete: true, ...reply.data as object },
+      };
+    } catch (error) {
+      // The upload is over either way: say so, so the gateway answers its upload_begin.
+      throw new AgentError(errorCode(error), errorMessage(error), {
+        data: { ...progress, complete: true },
+      });
+    } finally {
+      await this.#uploads.discard(id);
+    }
+  }
+
+  async #start(): Promise<ProjectMeta> {
+    await this.#stopExecutor();
+    const meta = this.#store.current;
+    this.#projectState = "starting";
+    try {
+      await Deno.mkdir(this.#runDir, { recursive: true });
+      const onExit = (executor: Executor) => (info: ExitInfo) => {
+        if (this.#executor !== executor) return;
+        this.#lastExit = info;
+        this.#projectState = "exited";
+        this.#channel.send({
+          t: "event",
+          event: "project_exited",
+          data: { type: meta.type, version: meta.version, ...info },
+        });
+      };
+      let executor: Executor;
+      if (meta.type === "python") {
+        let self: PythonExecutor | undefined;
+        executor = self = await PythonExecutor.start({
+          hostScript: this.#hostScript,
+          root: meta.root,
+          socketPath: join(this.#runDir, "python.sock"),
+          command: this.#config.python.command,
+          threads: this.#config.python.threads,
+          callTimeoutS: this.#config.python.call_timeout_s,
+          startTimeoutS: this.#config.python.start_timeout_s,
+          maxFrameBytes: IPC_MAX_FRAME_BYTES,
+          onEvent: (event, data) => this.#channel.send({ t: "event", event, data }),
+          onExit: (info) => onExit(self!)(info),
+        });
+      } else {
+        let self: CppExecutor | undefined;
+        executor = self = await CppExecutor.start({
+          root: meta.root,
+          entry: meta.entry,
+          args: meta.args,
+          launchPath: join(this.#runDir, "cpp_main"),
+          stopSignal: this.#config.cpp.stop_signal,
+          stopGraceS: this.#config.cpp.stop_grace_s,
+          onExit: (info) => onExit(self!)(info),
+        });
+      }
+      this.#executor = executor;
+      this.#running = meta;
+      this.#projectState = executor.running ? "running" : "exited";
+      await this.#writeState({ started: true });
+      return meta;
+    } catch (error) {
+      this.#projectState = "failed";
+      throw error;
+    }
+  }
+
+  async #stopExecutor(): Promise<void> {
+    const executor = this.#executor;
+    this.#executor = undefined;
+    if (!executor) return;
+    await executor.stop();
+    this.#projectState = "stopped";
+  }
+
+  async #safetyStop(): Promise<Reply> {
+    const executor = this.#executor;
+    const ran: unknown[] = [];
+    if (executor instanceof PythonExecutor && executor.running) {
+      const hooks = executor.safetyStop();
+      const calls = this.#config.safety.on_disconnect
+        .filter((call) => executor.objects.get(call.object)?.has(call.method))
+        .map((call, i) => executor.call(-1_000_000 - i, call.object, call.method, call.args));
+      for (const outcome of await Promise.all([hooks, ...calls])) ran.push(outcome);
+    } else if (executor instanceof CppExecutor) {
+      executor.signal(this.#config.cpp.stop_signal);
+      ran.push({ signal: this.#config.cpp.stop_signal });
+    }
+    return { message: "Safety stop done", data: { ran } };
+  }
+
+  #projectData(meta: ProjectMeta): Record<string, unknown> {
+    const data: Record<string, unknown> = {
+      type: meta.type,
+      version: meta.version,
+      entry: meta.entry,
+      files: meta.files,
+      bytes: meta.bytes,
+    };
+    const executor = this.#executor;
+    if (this.#running === meta && executor instanceof PythonExecutor) {
+      data.objects = Object.fromEntries(
+        [...executor.objects].map(([name, methods]) => [name, [...methods]]),
+      );
+    }
+    if (this.#running === meta && executor) data.pid = executor.pid;
+    return data;
+  }
+
+  #status(): Record<string, unknown> {
+    const current = this.#store.current;
+    const executor = this.#executor;
+    return {
+      worker: { pid: Deno.pid },
+      project: {
+        type: current.type,
+        version: current.version,
+        state: this.#projectState,
+        pid: executor?.running ? executor.pid : null,
+        last_exit: this.#lastExit ?? null,
+      },
+      calls: {
+        ...this.#counts,
+        in_flight: executor instanceof PythonExecutor ? executor.inFlight : 0,
+      },
+    };
+  }
+
+  async #readState(): Promise<WorkerState> {
+    try {
+      return JSON.parse(await Deno.readTextFile(this.#statePath)) as WorkerState;
+    } catch {
+      return { started: true };
+    }
+  }
+
+  async #writeState(state: WorkerState): Promise<void> {
+    const temp = `${this.#statePath}.tmp`;
+    await Deno.writeTextFile(temp, JSON.stringify(state));
+    await Deno.rename(temp, this.#statePath);
+  }
+}
+
+/** Drops the permissions a compiled binary carries for the gateway but the worker lacks. */
+function dropGatewayPermissions(): void {
+  if (!Deno.build.standalone) return;
+  Deno.permissions.revokeSync({ name: "net" });
+}
+
+/**
+ * Runs the worker: connects to the gateway, waits for `init`, boots, then serves
+ * requests until the gateway closes the connection or the signal aborts.
+ */
+export async function runWorker(options: WorkerOptions): Promise<void> {
+  dropGatewayPermissions();
+  const conn = await connectUnix(options.ipcPath);
+  let worker: Worker | undefined;
+  const early: [RequestMessage, Uint8Array | undefined][] = [];
+  const init = Promise.withResolvers<AgentConfig>();
+  const channel = new IpcChannel(conn, {
+    maxFrameBytes: IPC_MAX_FRAME_BYTES,
+    signal: options.signal,
+    onMessage(message: IpcMessage, body) {
+      if (message.t === "init") init.resolve(message.config as AgentConfig);
+      else if (message.t === "req") {
+        if (worker) worker.handle(message as unknown as RequestMessage, body);
+        else early.push([message as unknown as RequestMessage, body]);
+      }
+    },
+  });
+  channel.closed.then(() =>
+    init.reject(new Error("Cannot start worker: the gateway closed the channel"))
+  );
+  const config = await init.promise;
+  await Deno.mkdir(join(config.storage.dir, "logs"), { recursive: true });
+  await setupLogging({
+    level: config.log.level,
+    file: join(config.storage.dir, "logs", "worker.log"),
+    fileMaxBytes: config.log.file_max_bytes,
+    fileCount: config.log.file_count,
+  });
+  try {
+    const runtime = await installRuntime(join(config.storage.dir, "runtime"));
+    worker = new Worker(config, channel, runtime.hostScript, runtime.defaultProject);
+    await worker.boot();
+    channel.send({ t: "ready", pid: Deno.pid });
+    log.info("Worker ready: pid {pid}", { pid: Deno.pid });
+    for (const [request, body] of early) worker.handle(request, body);
+    await channel.closed;
+    log.info("Worker stopping: the gateway closed the channel");
+  } finally {
+    await worker?.shutdown();
+    channel.close();
+    await shutdownLogging();
+  }
+}
