@@ -3,8 +3,10 @@
  *
  * Layout under the storage folder:
  * - `projects/v000007/`: one deployed version (`files/` as extracted, `meta.json`);
- * - `projects/current`: a symlink to the current version, replaced by `rename(2)`, so
- *   a crash leaves either the old or the new pointer, never half of one;
+ * - `projects/current`: a small file naming the current version, replaced by
+ *   `rename(2)`, so a crash leaves either the old or the new pointer, never half of one
+ *   (a symlink would do the same, but Deno only creates symlinks with unscoped
+ *   permissions, which the worker does not have);
  * - `staging/`: extractions under way; anything left there at start-up is debris of a
  *   crash and is removed.
  *
@@ -78,7 +80,8 @@ export class ProjectStore {
     await Deno.mkdir(this.#staging, { recursive: true });
     await Deno.remove(join(this.#projects, "current.tmp")).catch(() => {});
     try {
-      const target = await Deno.readLink(join(this.#projects, "current"));
+      const target = (await Deno.readTextFile(join(this.#projects, "current"))).trim();
+      if (!VERSION_PATTERN.test(target)) throw new Error(`bad pointer ${JSON.stringify(target)}`);
       this.#current = await this.#readMeta(target);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) {
@@ -170,8 +173,7 @@ export class ProjectStore {
     const link = join(this.#projects, "current");
     const temp = `${link}.tmp`;
     try {
-      await Deno.remove(temp).catch(() => {});
-      await Deno.symlink(name, temp);
+      await Deno.writeTextFile(temp, name);
       await Deno.rename(temp, link);
     } catch (error) {
       throw storageError("Cannot switch project", error);

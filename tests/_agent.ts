@@ -1,0 +1,359 @@
+/**
+ * Test and benchmark support: starts the real agent (`deno task start` equivalent) on a
+ * free port with its own storage, and drives it with a real WebSocket client.
+ *
+ * @module
+ */
+import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
+import { join } from "node:path";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** Options for {@linkcode startAgent}. */
+export interface StartAgentOptions {
+  /** Extra command-line arguments. */
+  args?: string[];
+  /** YAML written to a config file passed with --config. */
+  config?: string;
+  /** Reuse a storage folder (to restart an agent on the same state). */
+  storage?: string;
+  /** Show the agent's log on stderr (benchmarks keep it quiet). */
+  verbose?: boolean;
+}
+
+/** A running agent process. */
+export class Agent {
+  readonly child: Deno.ChildProcess;
+  readonly storage: string;
+  readonly url: string;
+  readonly port: number;
+  #log: string[];
+  #ownsStorage: boolean;
+  #exited: Promise<Deno.CommandStatus>;
+
+  constructor(
+    child: Deno.ChildProcess,
+    storage: string,
+    port: number,
+    log: string[],
+    ownsStorage: boolean,
+    exited: Promise<Deno.CommandStatus>,
+  ) {
+    this.child = child;
+    this.storage = storage;
+    this.port = port;
+    this.url = `ws://127.0.0.1:${port}/ws`;
+    this.#log = log;
+    this.#ownsStorage = ownsStorage;
+    this.#exited = exited;
+  }
+
+  /** Everything the agent wrote to stderr so far. */
+  get log(): string {
+    return this.#log.join("");
+  }
+
+  /** Resolves with the exit status. */
+  get exited(): Promise<Deno.CommandStatus> {
+    return this.#exited;
+  }
+
+  /** Opens a client connection. */
+  connect(path = "/ws"): Promise<Client> {
+    return Client.open(`ws://127.0.0.1:${this.port}${path}`);
+  }
+
+  /** Waits until the agent's log contains `text`. */
+  async waitForLog(text: string | RegExp, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(typeof text === "string" ? this.log.includes(text) : text.test(this.log))) {
+      if (Date.now() > deadline) throw new Error(`Log never showed ${text}:\n${this.log}`);
+      await delay(20);
+    }
+  }
+
+  /** Sends SIGTERM and waits for the exit; SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<Deno.CommandStatus> {
+    try {
+      this.child.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+    const timer = setTimeout(() => {
+      try {
+        this.child.kill("SIGKILL");
+      } catch {
+        // Exited meanwhile.
+      }
+    }, graceMs);
+    try {
+      return await this.#exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops the agent and removes its storage (unless the caller passed it in). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    if (this.#ownsStorage) await Deno.remove(this.storage, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Starts the agent from source exactly as `deno task start` does, on a free port. */
+export async function startAgent(options: StartAgentOptions = {}): Promise<Agent> {
+  const ownsStorage = options.storage === undefined;
+  const storage = options.storage ?? await Deno.makeTempDir({ prefix: "robot-agent-test-" });
+  const args = [
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--storage",
+    storage,
+    ...(options.args ?? []),
+  ];
+  if (options.config !== undefined) {
+    const file = join(storage, "test-config.yaml");
+    await Deno.writeTextFile(file, options.config);
+    args.push("--config", file);
+  }
+  const deno = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  const task = (deno.tasks.start as string).split(" ").slice(1);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...task, ...args],
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const log: string[] = [];
+  const stderr = (async () => {
+    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+      log.push(text);
+      if (options.verbose) await Deno.stderr.write(new TextEncoder().encode(text));
+    }
+  })();
+  const port = Promise.withResolvers<number>();
+  const stdout = (async () => {
+    let seen = "";
+    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+      seen += text;
+      const match = /listening on ws:\/\/[^:]+:(\d+)\/ws/.exec(seen);
+      if (match) port.resolve(Number(match[1]));
+    }
+    port.reject(new Error(`Agent exited before listening:\n${seen}\n${log.join("")}`));
+  })();
+  const exited = Promise.all([child.status, stdout, stderr]).then(([status]) => status);
+  const timer = setTimeout(
+    () => port.reject(new Error("Agent did not listen within 30 s")),
+    30_000,
+  );
+  try {
+    return new Agent(child, storage, await port.promise, log, ownsStorage, exited);
+  } catch (error) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It exited on its own (the usual case: a start-up error).
+    }
+    await exited;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A message from the agent. */
+// deno-lint-ignore no-explicit-any
+export type Message = Record<string, any>;
+
+/** A WebSocket client that queues what it receives and lets tests wait for messages. */
+export class Client {
+  readonly socket: WebSocket;
+  readonly received: Message[] = [];
+  #waiters: { match(m: Message): boolean; resolve(m: Message): void }[] = [];
+  #closed = Promise.withResolvers<CloseEvent>();
+
+  private constructor(socket: WebSocket) {
+    this.socket = socket;
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data as string) as Message;
+      const waiter = this.#waiters.findIndex((w) => w.match(message));
+      if (waiter >= 0) this.#waiters.splice(waiter, 1)[0].resolve(message);
+      else this.received.push(message);
+    };
+    socket.onclose = (event) => this.#closed.resolve(event);
+    socket.onerror = () => {};
+  }
+
+  /** Connects and waits for the open event. */
+  static open(url: string): Promise<Client> {
+    const socket = new WebSocket(url);
+    return new Promise((resolve, reject) => {
+      socket.onopen = () => resolve(new Client(socket));
+      socket.onerror = (event) =>
+        reject(new Error(`Cannot connect to ${url}: ${(event as ErrorEvent).message}`));
+    });
+  }
+
+  /** Resolves with the close event. */
+  get closed(): Promise<CloseEvent> {
+    return this.#closed.promise;
+  }
+
+  /** Sends a JSON message (or raw text or bytes). */
+  send(message: Message | string | Uint8Array): void {
+    this.socket.send(
+      typeof message === "string" || message instanceof Uint8Array
+        ? message
+        : JSON.stringify(message),
+    );
+  }
+
+  /** Waits for the first message (queued or future) that `match` accepts. */
+  next(match: (m: Message) => boolean = () => true, timeoutMs = 15_000): Promise<Message> {
+    const queued = this.received.findIndex(match);
+    if (queued >= 0) return Promise.resolve(this.received.splice(queued, 1)[0]);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
+        reject(
+          new Error(
+            `No matching message within ${timeoutMs} ms; received: ${
+              JSON.stringify(this.received).slice(0, 2000)
+            }`,
+          ),
+        );
+      }, timeoutMs);
+      const done = (m: Message) => {
+        clearTimeout(timer);
+        resolve(m);
+      };
+      this.#waiters.push({ match, resolve: done });
+    });
+  }
+
+  /** The reply (status success or error, not a callback) with this id. */
+  reply(id: unknown, timeoutMs?: number): Promise<Message> {
+    return this.next((m) => m.id === id && m.status !== "callback", timeoutMs);
+  }
+
+  /** The callback (not an event) with this id. */
+  callback(id: unknown, timeoutMs?: number): Promise<Message> {
+    return this.next((m) => m.id === id && m.status === "callback" && !m.event, timeoutMs);
+  }
+
+  /** The next event with this name. */
+  event(name: string, timeoutMs?: number): Promise<Message> {
+    return this.next((m) => m.status === "callback" && m.event === name, timeoutMs);
+  }
+
+  /** Sends a command with an id and waits for its reply. */
+  async request(message: Message, timeoutMs?: number): Promise<Message> {
+    const reply = this.reply(message.id, timeoutMs);
+    this.send(message);
+    return await reply;
+  }
+
+  /** Sends `process` and returns the ACK and the callback. */
+  async call(
+    id: unknown,
+    object: string,
+    method: string,
+    args: Record<string, unknown> = {},
+  ): Promise<{ ack: Message; callback: Message }> {
+    const ack = await this.request({ command: "process", id, params: { object, method, args } });
+    if (ack.status !== "success") return { ack, callback: {} };
+    return { ack, callback: await this.callback(id) };
+  }
+
+  /** Closes the connection and waits for the close to complete. */
+  async close(): Promise<void> {
+    if (this.socket.readyState < WebSocket.CLOSING) this.socket.close();
+    await this.#closed.promise;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Builds a zip from a map of names to contents; `modes` sets Unix modes per name. */
+export async function makeZip(
+  files: Record<string, string | Uint8Array>,
+  options: { modes?: Record<string, number>; level?: number } = {},
+): Promise<Uint8Array> {
+  const writer = new ZipWriter(new Uint8ArrayWriter(), { useWebWorkers: false });
+  for (const [name, content] of Object.entries(files)) {
+    const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content;
+    const mode = options.modes?.[name];
+    await writer.add(name, new Uint8ArrayReader(bytes), {
+      level: options.level ?? 6,
+      ...(mode === undefined
+        ? {}
+        : { externalFileAttributes: (mode | 0o100000) << 16, versionMadeBy: 0x031e }),
+    });
+  }
+  return await writer.close();
+}
+
+/** Compiles a C++ source with g++ into `dir` and returns the executable's bytes. */
+export async function buildCpp(source: string, dir: string): Promise<Uint8Array> {
+  const src = join(dir, "main.cpp");
+  const out = join(dir, "app");
+  await Deno.writeTextFile(src, source);
+  const result = await new Deno.Command("g++", { args: ["-O1", "-o", out, src] }).output();
+  if (!result.success) throw new Error(`g++ failed:\n${new TextDecoder().decode(result.stderr)}`);
+  return await Deno.readFile(out);
+}
+
+/** The pids of every process whose parent chain leads to `root` (excluding root). */
+export async function descendants(root: number): Promise<number[]> {
+  const parents = new Map<number, number>();
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      parents.set(Number(entry.name), Number(fields[1]));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const [child, parent] of parents) {
+      if (parent === pid) {
+        out.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** Whether a process is alive (and not a zombie). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Hex sha256 of bytes. */
+export async function sha256(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+  );
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
