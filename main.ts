@@ -55,7 +55,7 @@ function workerCommand(config: AgentConfig): WorkerCommand {
       `--config=${join(root, "deno.json")}`,
       `--allow-read=${storage},${join(root, "executors")}`,
       `--allow-write=${storage}`,
-      `--allow-run=${config.python.command},${join(storage, "run", "cpp_main")}`,
+      `--allow-run=${config.python.command}`,
       // Deno asks net permission for Unix sockets: exactly the two the worker uses.
       `--allow-net=unix:${join(storage, "run", "worker.sock")},unix:${
         join(storage, "run", "python.sock")

@@ -11,6 +11,9 @@ import type { ExitInfo } from "./_python.ts";
 const log = logger("executors", "cpp");
 const outputLog = logger("project", "cpp");
 
+/** Replaces the interpreter with the executable: argv[1] is its path, the rest its args. */
+const EXEC_TRAMPOLINE = "import os, sys; os.execv(sys.argv[1], sys.argv[1:])";
+
 /** Options for {@linkcode CppExecutor.start}. */
 export interface CppStartOptions {
   /** The project folder; the child's working directory. */
@@ -19,11 +22,12 @@ export interface CppStartOptions {
   entry: string;
   args: string[];
   /**
-   * The fixed path the executable is linked to before it runs. The worker's
-   * `--allow-run` names this one path, so the worker can run a deployed binary and
-   * nothing else.
+   * The interpreter that execs the executable (`python3`). The worker's `--allow-run`
+   * names only the interpreter: Deno refuses to let a process write a path it may run,
+   * and a deployed binary is always freshly written, so it is started through an exec
+   * trampoline; the process then *is* the executable (same pid, signals reach it).
    */
-  launchPath: string;
+  launcher: string;
   stopSignal: Deno.Signal;
   stopGraceS: number;
   /** Called once when the process has exited on its own or been stopped. */
@@ -50,23 +54,14 @@ export class CppExecutor {
   /**
    * Starts the executable with the project folder as working directory.
    *
-   * @throws {AgentError} `START_FAILED` when it cannot be linked or spawned.
+   * @throws {AgentError} `START_FAILED` when it cannot be spawned.
    */
-  static async start(options: CppStartOptions): Promise<CppExecutor> {
-    const source = `${options.root}/${options.entry}`;
+  static start(options: CppStartOptions): CppExecutor {
+    const executable = `${options.root}/${options.entry}`;
     let child: Deno.ChildProcess;
     try {
-      await Deno.remove(options.launchPath).catch((error) => {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      });
-      try {
-        await Deno.link(source, options.launchPath);
-      } catch {
-        // Another file system (or no hard links): a copy keeps the same bytes and mode.
-        await Deno.copyFile(source, options.launchPath);
-      }
-      child = new Deno.Command(options.launchPath, {
-        args: options.args,
+      child = new Deno.Command(options.launcher, {
+        args: ["-c", EXEC_TRAMPOLINE, executable, ...options.args],
         cwd: options.root,
         stdin: "null",
         stdout: "piped",

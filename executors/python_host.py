@@ -28,6 +28,7 @@ import importlib.util
 import inspect
 import json
 import os
+import signal
 import struct
 import sys
 import sysconfig
@@ -773,6 +774,9 @@ async def _serve(loop, options):
 def main(argv=None):
     """Runs the host; never returns."""
     options = _parse_args(argv)
+    # The agent decides when the host stops; a Ctrl-C meant for the agent in a terminal
+    # (which reaches the whole process group) must not tear the host down mid-call.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.reconfigure(line_buffering=True)

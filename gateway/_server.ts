@@ -57,6 +57,8 @@ export class WsGateway {
   #uploads = new Map<string, ClientId | undefined>();
   #startedAt = Date.now();
   #closing = false;
+  /** The safety stop under way, which shutdown waits for. */
+  #stopping: Promise<void> = Promise.resolve();
 
   /** Starts listening at once. */
   constructor(options: GatewayOptions) {
@@ -105,16 +107,19 @@ export class WsGateway {
     if (client) {
       this.#client = undefined;
       if (client.readyState === WebSocket.OPEN) client.close(CLOSE_SHUTDOWN, "agent shutting down");
-      await this.#safetyStop("agent shutdown");
+      this.#safetyStop("agent shutdown");
     }
+    await this.#stopping;
     await this.#server.shutdown();
   }
 
-  /** Runs the safety stop in the worker; resolves when it is done or has failed. */
-  async #safetyStop(why: string): Promise<void> {
+  /** Starts the safety stop in the worker; `#stopping` resolves when it is over. */
+  #safetyStop(why: string): void {
     log.info("Running the safety stop ({why})", { why });
-    const res = await this.#options.supervisor.request("safety_stop");
-    if (!res.ok) log.warn("Safety stop failed: {message}", { message: res.message });
+    const done = this.#options.supervisor.request("safety_stop").then((res) => {
+      if (!res.ok) log.warn("Safety stop failed: {message}", { message: res.message });
+    });
+    this.#stopping = Promise.all([this.#stopping, done]).then(() => {});
   }
 
   #handle(request: Request): Response {

@@ -309,23 +309,24 @@ export async function buildCpp(source: string, dir: string): Promise<Uint8Array>
   return await Deno.readFile(out);
 }
 
-/** The pids of every process whose parent chain leads to `root` (excluding root). */
-export async function descendants(root: number): Promise<number[]> {
-  const parents = new Map<number, number>();
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      parents.set(Number(entry.name), Number(fields[1]));
-    } catch {
-      // The process ended while we looked.
-    }
+/** Every live process as pid → [parent pid, state]; from `ps`, since Deno reads /proc only with -A. */
+async function processTable(): Promise<Map<number, [number, string]>> {
+  const output = await new Deno.Command("ps", { args: ["-e", "-o", "pid=,ppid=,stat="] }).output();
+  const table = new Map<number, [number, string]>();
+  for (const line of new TextDecoder().decode(output.stdout).split("\n")) {
+    const [pid, ppid, stat] = line.trim().split(/\s+/);
+    if (pid) table.set(Number(pid), [Number(ppid), stat]);
   }
+  return table;
+}
+
+/** The pids of every live process whose parent chain leads to `root` (excluding root). */
+export async function descendants(root: number): Promise<number[]> {
+  const table = await processTable();
   const out: number[] = [];
   const walk = (pid: number) => {
-    for (const [child, parent] of parents) {
-      if (parent === pid) {
+    for (const [child, [parent, stat]] of table) {
+      if (parent === pid && !stat.startsWith("Z")) {
         out.push(child);
         walk(child);
       }
@@ -336,13 +337,9 @@ export async function descendants(root: number): Promise<number[]> {
 }
 
 /** Whether a process is alive (and not a zombie). */
-export function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
+export async function isAlive(pid: number): Promise<boolean> {
+  const entry = (await processTable()).get(pid);
+  return entry !== undefined && !entry[1].startsWith("Z");
 }
 
 /** Resolves after `ms` milliseconds. */

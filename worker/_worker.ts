@@ -300,11 +300,11 @@ class Worker {
         });
       } else {
         let self: CppExecutor | undefined;
-        executor = self = await CppExecutor.start({
+        executor = self = CppExecutor.start({
           root: meta.root,
           entry: meta.entry,
           args: meta.args,
-          launchPath: join(this.#runDir, "cpp_main"),
+          launcher: this.#config.python.command,
           stopSignal: this.#config.cpp.stop_signal,
           stopGraceS: this.#config.cpp.stop_grace_s,
           onExit: (info) => onExit(self!)(info),

@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { checkImports } from "../scripts/check_imports.ts";
+
+const ROOT = join(import.meta.dirname ?? ".", "..");
+
+Deno.test("checkImports finds no violation of the layering in the agent's source", async () => {
+  assert.deepEqual(await checkImports(ROOT), []);
+});
+
+Deno.test("checkImports reports upward imports, private imports and cycles", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const folder of ["gateway", "worker", "executors", "ipc"]) {
+      await Deno.mkdir(join(dir, folder));
+    }
+    for (const file of ["config.ts", "errors.ts", "log.ts"]) {
+      await Deno.writeTextFile(join(dir, file), "");
+    }
+    await Deno.writeTextFile(join(dir, "main.ts"), 'import "./gateway/mod.ts";\n');
+    await Deno.writeTextFile(join(dir, "gateway/mod.ts"), 'export * from "../worker/mod.ts";\n');
+    await Deno.writeTextFile(
+      join(dir, "worker/mod.ts"),
+      'import { x } from "../executors/_python.ts";\n',
+    );
+    await Deno.writeTextFile(join(dir, "executors/_python.ts"), 'import { y } from "./mod.ts";\n');
+    await Deno.writeTextFile(join(dir, "executors/mod.ts"), 'export { x } from "./_python.ts";\n');
+    await Deno.writeTextFile(join(dir, "ipc/mod.ts"), 'import { z } from "../executors/mod.ts";\n');
+    const problems = await checkImports(dir);
+    assert.ok(
+      problems.some((p) => p.includes("gateway may not depend on worker")),
+      problems.join("\n"),
+    );
+    assert.ok(problems.some((p) => p.includes("use executors/mod.ts")), problems.join("\n"));
+    assert.ok(
+      problems.some((p) => p.includes("ipc may not depend on executors")),
+      problems.join("\n"),
+    );
+    assert.ok(problems.some((p) => p.startsWith("import cycle: executors/")), problems.join("\n"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

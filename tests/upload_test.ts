@@ -1,0 +1,138 @@
+/**
+ * End-to-end: chunked uploads with binary and base64 chunks, progress, resume after a
+ * reconnect, and refusal of bad chunks.
+ */
+import assert from "node:assert/strict";
+import { encodeChunk } from "../gateway/mod.ts";
+import { type Client, makeZip, sha256, startAgent } from "./_agent.ts";
+
+async function bigProject(padding: number): Promise<Uint8Array> {
+  const noise = new Uint8Array(padding);
+  for (let at = 0; at < padding; at += 65536) {
+    crypto.getRandomValues(noise.subarray(at, Math.min(padding, at + 65536)));
+  }
+  return await makeZip(
+    { "main.py": "class Big:\n    def size(self):\n        return 'big'\n", "padding.bin": noise },
+    { level: 0 },
+  );
+}
+
+async function sendBinaryChunks(
+  client: Client,
+  id: string,
+  zip: Uint8Array,
+  from: number,
+  to: number,
+  size: number,
+) {
+  for (let offset = from; offset < to; offset += size) {
+    const progress = client.event("upload_progress");
+    client.send(encodeChunk(id, offset, zip.subarray(offset, Math.min(to, offset + size))));
+    const event = await progress;
+    assert.equal(event.data.received, Math.min(to, offset + size));
+  }
+}
+
+Deno.test("a chunked upload resumes after a reconnect and deploys under the begin id", async () => {
+  await using agent = await startAgent();
+  const zip = await bigProject(3 * 1024 * 1024);
+  const digest = await sha256(zip);
+  const chunk = 256 * 1024;
+  const half = Math.floor(zip.length / 2 / chunk) * chunk;
+
+  const first = await agent.connect();
+  const begun = await first.request({
+    command: "upload_begin",
+    id: "up",
+    params: { size: zip.length, sha256: digest },
+  });
+  assert.equal(begun.status, "success", begun.message);
+  assert.equal(begun.data.upload_id, digest);
+  assert.equal(begun.data.offset, 0);
+  assert.ok(begun.data.max_chunk_bytes >= chunk);
+  await sendBinaryChunks(first, digest, zip, 0, half, chunk);
+  await first.close();
+
+  // Reconnect: the agent says where the upload stands; the rest goes as base64 text.
+  await using second = await agent.connect();
+  const resumed = await second.request({
+    command: "upload_begin",
+    id: "up2",
+    params: { size: zip.length, sha256: digest },
+  });
+  assert.equal(resumed.data.offset, half);
+
+  const wrong = await second.request({
+    command: "upload_chunk",
+    id: "wrong",
+    params: { upload_id: digest, offset: 0, data: zip.subarray(0, 10).toBase64() },
+  });
+  assert.equal(wrong.status, "error");
+  assert.equal(wrong.code, "UPLOAD_ERROR");
+  assert.equal(wrong.data.received, half);
+
+  let final: Promise<unknown> | undefined;
+  for (let offset = half; offset < zip.length; offset += chunk) {
+    const end = Math.min(zip.length, offset + chunk);
+    if (end === zip.length) final = second.reply("up2");
+    const stored = await second.request({
+      command: "upload_chunk",
+      id: `c${offset}`,
+      params: { upload_id: digest, offset, data: zip.subarray(offset, end).toBase64() },
+    });
+    assert.equal(stored.status, "success", stored.message);
+    assert.equal(stored.data.received, end);
+  }
+  const deployed = await final as Record<string, Record<string, unknown>>;
+  assert.equal(deployed.status, "success");
+  assert.equal(deployed.data.type, "python");
+  assert.equal(deployed.data.complete, true);
+  assert.equal((await second.request({ command: "start", id: "s" })).status, "success");
+  assert.equal((await second.call("c", "Big", "size")).callback.data.result, "big");
+  assert.deepEqual([...Deno.readDirSync(`${agent.storage}/uploads`)], []);
+});
+
+Deno.test("an upload whose data does not match its sha256 is refused and nothing changes", async () => {
+  await using agent = await startAgent();
+  await using client = await agent.connect();
+  const zip = await bigProject(1024);
+  const claimed = await sha256(new TextEncoder().encode("something else"));
+  const begun = await client.request({
+    command: "upload_begin",
+    id: "b",
+    params: { size: zip.length, sha256: claimed },
+  });
+  assert.equal(begun.status, "success");
+  const final = client.reply("b");
+  client.send(encodeChunk(claimed, 0, zip));
+  const refused = await final;
+  assert.equal(refused.status, "error");
+  assert.equal(refused.code, "UPLOAD_ERROR");
+  assert.match(refused.message, /sha256/);
+  const status = await client.request({ command: "status", id: "st" });
+  assert.equal(status.data.project.version, 0);
+  assert.equal((await client.call(1, "sport_client", "GetState")).callback.data.ok, true);
+});
+
+Deno.test("upload commands with bad declarations are refused with clear codes", async () => {
+  await using agent = await startAgent({ config: "upload:\n  max_bytes: 100000\n" });
+  await using client = await agent.connect();
+  const cases: [Record<string, unknown>, string][] = [
+    [{ size: -1, sha256: "0".repeat(64) }, "BAD_REQUEST"],
+    [{ size: 10, sha256: "xyz" }, "UPLOAD_ERROR"],
+    [{ size: 200000, sha256: "0".repeat(64) }, "ZIP_TOO_LARGE"],
+  ];
+  for (const [params, code] of cases) {
+    const reply = await client.request({ command: "upload_begin", id: code, params });
+    assert.equal(reply.code, code, reply.message);
+  }
+  const orphan = await client.request({
+    command: "upload_chunk",
+    id: "orphan",
+    params: { upload_id: "f".repeat(64), offset: 0, data: "AAAA" },
+  });
+  assert.equal(orphan.code, "UPLOAD_ERROR");
+  const badHeader = client.next();
+  client.send(new Uint8Array([0x52, 0x41, 0x43, 0x31, 0, 0, 0, 200, 1, 2]));
+  assert.equal((await badHeader).code, "BAD_REQUEST");
+});
