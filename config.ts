@@ -55,6 +55,10 @@ const SCHEMA: Field = {
         port: int(8000, 0, 65535),
         max_message_bytes: int(64 * MIB, 1024, 64 * MIB),
         idle_timeout_s: num(15, 1, 3600),
+        max_buffered_bytes: int(16 * MIB, 64 * 1024, 1024 * MIB),
+        event_buffered_bytes: int(1 * MIB, 0, 1024 * MIB),
+        session_max_results: int(1000, 0, 1_000_000),
+        session_max_age_s: num(600, 1, 7 * 86_400),
       },
     },
     storage: {
@@ -101,6 +105,7 @@ const SCHEMA: Field = {
         threads: int(8, 1, 256),
         call_timeout_s: num(300, 0.001, 86_400),
         start_timeout_s: num(30, 1, 600),
+        hard_grace_s: num(10, 0.1, 3600),
       },
     },
     cpp: {
@@ -124,7 +129,16 @@ const SCHEMA: Field = {
 
 /** The validated configuration, with every default filled in. */
 export interface AgentConfig {
-  gateway: { host: string; port: number; max_message_bytes: number; idle_timeout_s: number };
+  gateway: {
+    host: string;
+    port: number;
+    max_message_bytes: number;
+    idle_timeout_s: number;
+    max_buffered_bytes: number;
+    event_buffered_bytes: number;
+    session_max_results: number;
+    session_max_age_s: number;
+  };
   storage: { dir: string; keep_versions: number };
   log: {
     level: "debug" | "info" | "warning" | "error";
@@ -140,7 +154,13 @@ export interface AgentConfig {
   };
   zip: { max_entries: number; max_uncompressed_bytes: number; max_ratio: number };
   upload: { max_bytes: number; max_chunk_bytes: number };
-  python: { command: string; threads: number; call_timeout_s: number; start_timeout_s: number };
+  python: {
+    command: string;
+    threads: number;
+    call_timeout_s: number;
+    start_timeout_s: number;
+    hard_grace_s: number;
+  };
   cpp: { stop_signal: Deno.Signal; stop_grace_s: number };
   safety: { on_disconnect: SafetyCall[] };
 }

@@ -51,6 +51,8 @@ export const ErrorCode = {
   TIMEOUT: "TIMEOUT",
   /** The call was cancelled by the client. */
   CANCELLED: "CANCELLED",
+  /** `rollback` found no earlier version to return to. */
+  NO_PREVIOUS_VERSION: "NO_PREVIOUS_VERSION",
   /** The operation is not available for this project type. */
   NOT_SUPPORTED: "NOT_SUPPORTED",
   /** The process running the project's code exited while the call was in flight. */

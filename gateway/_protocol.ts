@@ -24,6 +24,7 @@ export type ClientCommand =
     args: Record<string, unknown>;
   }
   | { command: "status"; id?: ClientId }
+  | { command: "rollback"; id?: ClientId }
   | { command: "cancel"; id?: ClientId; callId: ClientId }
   | { command: "upload_begin"; id?: ClientId; size: number; sha256: string }
   | { command: "upload_chunk"; id?: ClientId; uploadId: string; offset: number; data: Uint8Array };
@@ -143,6 +144,7 @@ export function parseTextMessage(text: string): ClientCommand {
     }
     case "start":
     case "status":
+    case "rollback":
       return { command, id };
     case "process": {
       const object = requireString(params, "object", "process", id);
@@ -198,7 +200,7 @@ export function parseTextMessage(text: string): ClientCommand {
         `Unknown command: ${
           JSON.stringify(command).slice(0, 80)
         } (expected update, start, process, ` +
-          "status, cancel, upload_begin or upload_chunk)",
+          "status, cancel, rollback, upload_begin or upload_chunk)",
         id,
       );
   }

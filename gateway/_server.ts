@@ -17,6 +17,7 @@ import {
   reply,
   type ServerMessage,
 } from "./_protocol.ts";
+import { MAX_SESSION_ID_LENGTH, SessionStore } from "./_sessions.ts";
 import type { WorkerSupervisor } from "./_supervisor.ts";
 
 const log = logger("gateway", "server");
@@ -27,6 +28,8 @@ export const CLOSE_BUSY = 4001;
 export const CLOSE_TOO_LARGE = 4009;
 /** Close code when the agent shuts down. */
 export const CLOSE_SHUTDOWN = 4002;
+/** Close code for a client that reads too slowly (`gateway.max_buffered_bytes`). */
+export const CLOSE_TOO_SLOW = 4008;
 
 /** Options for {@linkcode WsGateway}. */
 export interface GatewayOptions {
@@ -40,21 +43,42 @@ export interface GatewayOptions {
   onListen?(address: Deno.NetAddr): void;
 }
 
+/** One accepted WebSocket connection. */
+class Connection {
+  readonly socket: WebSocket;
+  /** The `?session=` id, when the client gave one. */
+  readonly session: string | undefined;
+  /** Set once the connection is given up; nothing more is written to it. */
+  gone = false;
+
+  constructor(socket: WebSocket, session: string | undefined) {
+    this.socket = socket;
+    this.session = session;
+  }
+}
+
 interface CallRoute {
   clientId: ClientId | undefined;
+  origin: Connection;
 }
+
+/** What is being delivered: results are never dropped silently; events may be. */
+type Kind = "result" | "event";
 
 /** Serves the WebSocket protocol on `gateway.host:gateway.port`. */
 export class WsGateway {
   #options: GatewayOptions;
   #server: Deno.HttpServer<Deno.NetAddr>;
-  #client: WebSocket | undefined;
+  #client: Connection | undefined;
+  #sessions: SessionStore;
+  #droppedEvents = 0;
+  #droppedResults = 0;
   /** PROCESS requests accepted by the worker, by worker request id. */
   #calls = new Map<number, CallRoute>();
   /** The latest worker request id of each client call id, for `cancel`. */
   #callIds = new Map<ClientId, number>();
-  /** Chunked uploads: the id of the `upload_begin` that gets the final reply. */
-  #uploads = new Map<string, ClientId | undefined>();
+  /** Chunked uploads: the `upload_begin` that gets the final reply. */
+  #uploads = new Map<string, { id: ClientId | undefined; origin: Connection }>();
   #startedAt = Date.now();
   #closing = false;
   /** The safety stop under way, which shutdown waits for. */
@@ -64,6 +88,10 @@ export class WsGateway {
   constructor(options: GatewayOptions) {
     this.#options = options;
     const { gateway } = options.config;
+    this.#sessions = new SessionStore({
+      maxResults: gateway.session_max_results,
+      maxAgeS: gateway.session_max_age_s,
+    });
     this.#server = Deno.serve({
       hostname: gateway.host,
       port: gateway.port,
@@ -82,7 +110,7 @@ export class WsGateway {
     return this.#server.finished;
   }
 
-  /** Delivers a worker callback to the client. */
+  /** Delivers a worker callback to the client that made the call (or its session). */
   deliverCallback(requestId: number, outcome: CallOutcome): void {
     const route = this.#calls.get(requestId);
     if (!route) return;
@@ -92,22 +120,47 @@ export class WsGateway {
     }
     const message: ServerMessage = { status: "callback", data: outcome };
     if (route.clientId !== undefined) message.id = route.clientId;
-    this.#send(message);
+    this.#deliver(route.origin, message, "result");
   }
 
-  /** Delivers an event to the client. */
+  /** Delivers an event to the current client, if any; events are not kept for sessions. */
   deliverEvent(event: string, data: unknown): void {
-    this.#send({ status: "callback", event, data });
+    if (this.#client) this.#deliver(this.#client, { status: "callback", event, data }, "event");
+  }
+
+  /** Counters the client can see in `status`. */
+  get counters(): Record<string, number> {
+    return {
+      dropped_events: this.#droppedEvents,
+      dropped_results: this.#droppedResults + this.#sessions.dropped,
+      held_results: this.#sessions.held,
+    };
   }
 
   /** Stops taking connections and closes the client with a shutdown code. */
   async shutdown(): Promise<void> {
     this.#closing = true;
+    for (const [requestId, route] of this.#calls) {
+      this.#calls.delete(requestId);
+      const message: ServerMessage = {
+        status: "callback",
+        data: {
+          ok: false,
+          error: {
+            code: ErrorCode.SHUTTING_DOWN,
+            type: "ShuttingDown",
+            message: "Call failed: the agent is shutting down",
+            traceback: null,
+          },
+        },
+      };
+      if (route.clientId !== undefined) message.id = route.clientId;
+      this.#deliver(route.origin, message, "result");
+    }
     const client = this.#client;
     if (client) {
-      this.#client = undefined;
-      if (client.readyState === WebSocket.OPEN) client.close(CLOSE_SHUTDOWN, "agent shutting down");
-      this.#safetyStop("agent shutdown");
+      this.#detach(client, "agent shutdown");
+      client.socket.close(CLOSE_SHUTDOWN, "agent shutting down");
     }
     await this.#stopping;
     await this.#server.shutdown();
@@ -136,15 +189,21 @@ export class WsGateway {
     if (url.pathname !== "/" && url.pathname !== "/ws") {
       return new Response("Not found\n", { status: 404 });
     }
+    const session = url.searchParams.get("session") ?? undefined;
+    if (session !== undefined && (session === "" || session.length > MAX_SESSION_ID_LENGTH)) {
+      return new Response(`session must be 1 to ${MAX_SESSION_ID_LENGTH} characters\n`, {
+        status: 400,
+      });
+    }
     const { socket, response } = Deno.upgradeWebSocket(request, {
       idleTimeout: this.#options.config.gateway.idle_timeout_s,
     });
     socket.binaryType = "arraybuffer";
-    socket.onopen = () => this.#onOpen(socket);
+    socket.onopen = () => this.#onOpen(socket, session);
     return response;
   }
 
-  #onOpen(socket: WebSocket): void {
+  #onOpen(socket: WebSocket, session: string | undefined): void {
     if (this.#closing) {
       socket.close(CLOSE_SHUTDOWN, "agent shutting down");
       return;
@@ -156,32 +215,79 @@ export class WsGateway {
       socket.close(CLOSE_BUSY, "another client is connected");
       return;
     }
-    this.#client = socket;
-    log.info("Client connected");
-    socket.onmessage = (event) => this.#onMessage(socket, event.data);
-    socket.onclose = (event) => this.#onClose(socket, event.code);
+    const connection = new Connection(socket, session);
+    this.#client = connection;
+    log.info("Client connected (session {session})", { session: session ?? "none" });
+    socket.onmessage = (event) => this.#onMessage(connection, event.data);
+    socket.onclose = (event) =>
+      this.#detach(connection, `client disconnected, close code ${event.code}`);
     socket.onerror = () => {};
+    if (session !== undefined) {
+      const held = this.#sessions.attach(session);
+      if (held.length > 0) log.info("Replaying {n} held results", { n: held.length });
+      for (const text of held) socket.send(text);
+    }
   }
 
-  #onClose(socket: WebSocket, code: number): void {
-    if (this.#client !== socket) return;
+  /** Gives up a connection: frees the slot, keeps its session's results, runs the safety stop. */
+  #detach(connection: Connection, why: string): void {
+    if (connection.gone) return;
+    connection.gone = true;
+    if (this.#client !== connection) return;
     this.#client = undefined;
-    this.#safetyStop(`client disconnected, close code ${code}`);
+    if (connection.session !== undefined) this.#sessions.detach(connection.session);
+    this.#safetyStop(why);
   }
 
-  #send(message: ServerMessage): void {
+  /**
+   * Sends to the connection a message belongs to, or to the same session reconnected;
+   * results for a session that is away are held for it.
+   */
+  #deliver(origin: Connection, message: ServerMessage, kind: Kind): void {
     const client = this.#client;
-    if (client?.readyState === WebSocket.OPEN) client.send(JSON.stringify(message));
+    const target = client && (client === origin ||
+        (origin.session !== undefined && client.session === origin.session))
+      ? client
+      : undefined;
+    const text = JSON.stringify(message);
+    if (target && this.#write(target, text, kind)) return;
+    if (kind === "event") {
+      this.#droppedEvents++;
+    } else if (origin.session === undefined || !this.#sessions.hold(origin.session, text)) {
+      this.#droppedResults++;
+      log.warn("Result dropped: its client is gone and gave no session id");
+    }
   }
 
-  #onMessage(socket: WebSocket, data: unknown): void {
+  /** Writes unless the client is too far behind; returns whether it was written. */
+  #write(connection: Connection, text: string, kind: Kind): boolean {
+    const { gateway } = this.#options.config;
+    const socket = connection.socket;
+    if (connection.gone || socket.readyState !== WebSocket.OPEN) return false;
+    const backlog = socket.bufferedAmount;
+    if (kind === "event" && backlog > gateway.event_buffered_bytes) return false;
+    if (backlog + text.length > gateway.max_buffered_bytes) {
+      log.warn("Client reads too slowly ({backlog} bytes waiting); closing it", { backlog });
+      this.#detach(connection, "client too slow");
+      socket.close(CLOSE_TOO_SLOW, "client reads too slowly");
+      return false;
+    }
+    socket.send(text);
+    return true;
+  }
+
+  #onMessage(origin: Connection, data: unknown): void {
     const max = this.#options.config.gateway.max_message_bytes;
     const size = typeof data === "string" ? data.length : (data as ArrayBuffer).byteLength;
     if (size > max) {
-      this.#send(reply("error", `Message refused: ${size} bytes exceed the limit of ${max}`, {
-        code: ErrorCode.MESSAGE_TOO_LARGE,
-      }));
-      socket.close(CLOSE_TOO_LARGE, "message too large");
+      const message = `Message refused: ${size} bytes exceed the limit of ${max}`;
+      this.#deliver(
+        origin,
+        reply("error", message, { code: ErrorCode.MESSAGE_TOO_LARGE }),
+        "result",
+      );
+      this.#detach(origin, "message too large");
+      origin.socket.close(CLOSE_TOO_LARGE, "message too large");
       return;
     }
     let command: ClientCommand;
@@ -191,19 +297,19 @@ export class WsGateway {
         : parseBinaryMessage(new Uint8Array(data as ArrayBuffer));
     } catch (error) {
       const id = error instanceof ProtocolError ? error.id : undefined;
-      this.#send(
-        reply("error", errorMessage(error), { id, code: errorCode(error, ErrorCode.BAD_REQUEST) }),
-      );
+      const code = errorCode(error, ErrorCode.BAD_REQUEST);
+      this.#deliver(origin, reply("error", errorMessage(error), { id, code }), "result");
       return;
     }
-    this.#dispatch(command, typeof data === "string");
+    this.#dispatch(origin, command, typeof data === "string");
   }
 
-  #dispatch(command: ClientCommand, text: boolean): void {
+  #dispatch(origin: Connection, command: ClientCommand, text: boolean): void {
     const supervisor = this.#options.supervisor;
     const id = command.id;
+    const send = (message: ServerMessage) => this.#deliver(origin, message, "result");
     const answer = (res: ReplyMessage, message?: string) =>
-      this.#send(
+      send(
         res.ok
           ? reply("success", message ?? res.message, { id, data: res.data })
           : reply("error", res.message, { id, code: res.code, data: res.data }),
@@ -212,14 +318,13 @@ export class WsGateway {
       case "process": {
         const params = { object: command.object, method: command.method, args: command.args };
         supervisor.request("process", params).then((res) => {
-          if (res.ok) {
-            this.#calls.set(res.id, { clientId: id });
-            if (id !== undefined) this.#callIds.set(id, res.id);
-            this.#send(reply("success", "Call accepted", {
-              id,
-              data: { object: command.object, method: command.method },
-            }));
-          } else answer(res);
+          if (!res.ok) return answer(res);
+          this.#calls.set(res.id, { clientId: id, origin });
+          if (id !== undefined) this.#callIds.set(id, res.id);
+          send(reply("success", "Call accepted", {
+            id,
+            data: { object: command.object, method: command.method },
+          }));
         });
         return;
       }
@@ -229,6 +334,9 @@ export class WsGateway {
       case "start":
         supervisor.request("start").then((res) => answer(res));
         return;
+      case "rollback":
+        supervisor.request("rollback").then((res) => answer(res));
+        return;
       case "status":
         supervisor.request("status").then((res) => {
           const data = {
@@ -237,6 +345,7 @@ export class WsGateway {
               version: this.#options.version,
               uptime_s: (Date.now() - this.#startedAt) / 1000,
             },
+            gateway: { ...this.counters, session: origin.session ?? null },
           } as Record<string, unknown>;
           data.worker = {
             ...(data.worker as object),
@@ -244,45 +353,37 @@ export class WsGateway {
             restarts: supervisor.restarts,
             state: supervisor.state,
           };
-          this.#send(reply("success", "Status", { id, data }));
+          send(reply("success", "Status", { id, data }));
         });
         return;
       case "cancel": {
         const requestId = this.#callIds.get(command.callId);
         if (requestId === undefined) {
-          this.#send(
-            reply(
-              "error",
-              `Cannot cancel call: no call ${JSON.stringify(command.callId)} is in flight`,
-              {
-                id,
-                code: ErrorCode.BAD_REQUEST,
-              },
-            ),
-          );
+          const message = `Cannot cancel call: no call ${
+            JSON.stringify(command.callId)
+          } is in flight`;
+          send(reply("error", message, { id, code: ErrorCode.BAD_REQUEST }));
           return;
         }
         supervisor.request("cancel", { call_id: requestId }).then((res) => answer(res));
         return;
       }
-      case "upload_begin":
-        supervisor.request("upload_begin", { size: command.size, sha256: command.sha256 }).then(
-          (res) => {
-            if (res.ok) {
-              this.#uploads.set(command.sha256, id);
-              const data = res.data as Record<string, unknown>;
-              data.max_chunk_bytes = this.#options.config.upload.max_chunk_bytes;
-              answer(res);
-            } else answer(res);
-          },
-        );
+      case "upload_begin": {
+        const params = { size: command.size, sha256: command.sha256 };
+        supervisor.request("upload_begin", params).then((res) => {
+          if (res.ok) {
+            this.#uploads.set(command.sha256, { id, origin });
+            (res.data as Record<string, unknown>).max_chunk_bytes =
+              this.#options.config.upload.max_chunk_bytes;
+          }
+          answer(res);
+        });
         return;
+      }
       case "upload_chunk": {
         if (command.data.length > this.#options.config.upload.max_chunk_bytes) {
-          this.#send(reply("error", "Chunk refused: larger than upload.max_chunk_bytes", {
-            id,
-            code: ErrorCode.UPLOAD_ERROR,
-          }));
+          const message = "Chunk refused: larger than upload.max_chunk_bytes";
+          send(reply("error", message, { id, code: ErrorCode.UPLOAD_ERROR }));
           return;
         }
         const params = { upload_id: command.uploadId, offset: command.offset };
@@ -290,16 +391,18 @@ export class WsGateway {
           const data = (res.data ?? {}) as Record<string, unknown>;
           if (data.complete) {
             // The last chunk: the deploy's outcome is the reply to upload_begin.
-            const beginId = this.#uploads.get(command.uploadId);
+            const begin = this.#uploads.get(command.uploadId) ?? { id: undefined, origin };
             this.#uploads.delete(command.uploadId);
-            this.#send(
+            this.#deliver(
+              begin.origin,
               res.ok
-                ? reply("success", res.message, { id: beginId, data })
-                : reply("error", res.message, { id: beginId, code: res.code, data }),
+                ? reply("success", res.message, { id: begin.id, data })
+                : reply("error", res.message, { id: begin.id, code: res.code, data }),
+              "result",
             );
-            if (text) this.#send(reply("success", "Chunk stored", { id, data }));
+            if (text) send(reply("success", "Chunk stored", { id, data }));
           } else if (res.ok && !text) {
-            this.deliverEvent("upload_progress", data);
+            this.#deliver(origin, { status: "callback", event: "upload_progress", data }, "event");
           } else {
             answer(res);
           }

@@ -14,6 +14,7 @@ export type WorkerOp =
   | "process"
   | "cancel"
   | "status"
+  | "rollback"
   | "safety_stop"
   | "upload_begin"
   | "upload_chunk"

@@ -166,8 +166,22 @@ export class ProjectStore {
     }
   }
 
-  /** Makes `version` current with one atomic rename, then prunes old versions. */
+  /**
+   * Makes `version` current with one atomic rename, then prunes old versions. Version 0
+   * is the built-in default project.
+   */
   async activate(version: number): Promise<ProjectMeta> {
+    if (version === 0) {
+      try {
+        await Deno.remove(join(this.#projects, "current"));
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) {
+          throw storageError("Cannot switch project", error);
+        }
+      }
+      this.#current = undefined;
+      return this.current;
+    }
     const name = versionName(version);
     const meta = await this.#readMeta(name);
     const link = join(this.#projects, "current");

@@ -8,7 +8,13 @@ import { join } from "node:path";
 import type { AgentConfig } from "../config.ts";
 import { AgentError, ErrorCode, errorCode, errorMessage } from "../errors.ts";
 import { CppExecutor, type ExitInfo, installRuntime, PythonExecutor } from "../executors/mod.ts";
-import { connectUnix, IpcChannel, type IpcMessage, type RequestMessage } from "../ipc/mod.ts";
+import {
+  type CallOutcome,
+  connectUnix,
+  IpcChannel,
+  type IpcMessage,
+  type RequestMessage,
+} from "../ipc/mod.ts";
 import { logger, setupLogging, shutdownLogging } from "../log.ts";
 import { type ProjectMeta, ProjectStore } from "./_project_store.ts";
 import { UploadManager } from "./_uploads.ts";
@@ -54,6 +60,7 @@ class Worker {
   /** UPDATE, START and rollback run one at a time; calls and the safety stop do not wait. */
   #serial: Promise<unknown> = Promise.resolve();
   #counts = { accepted: 0, completed: 0, failed: 0 };
+  #reviving: Promise<PythonExecutor> | undefined;
 
   constructor(
     config: AgentConfig,
@@ -117,6 +124,9 @@ class Worker {
       case "status":
         work = Promise.resolve({ message: "Status", data: this.#status() });
         break;
+      case "rollback":
+        work = this.#serially(() => this.#rollback());
+        break;
       case "cancel":
         work = Promise.resolve(this.#cancel(params));
         break;
@@ -178,10 +188,12 @@ class Worker {
       );
       return;
     }
-    if (!executor || !executor.running) {
-      const why = this.#projectState === "exited"
-        ? "the project's Python process exited; send start to bring it back"
-        : "no project is started; send start first";
+    // A Python process that died is brought back by the next call (policy documented in
+    // docs/reliability.md); the dead executor still knows the project's objects.
+    const revive = executor instanceof PythonExecutor && !executor.running &&
+      this.#projectState === "exited";
+    if (!executor || (!executor.running && !revive)) {
+      const why = "no project is started; send start first";
       this.#replyError(id, new AgentError(ErrorCode.NOT_STARTED, `Cannot call method: ${why}`));
       return;
     }
@@ -211,11 +223,66 @@ class Worker {
     }
     this.#counts.accepted++;
     this.#channel.send({ t: "res", id, ok: true, message: "Call accepted" });
-    executor.call(id, object, method, args).then((outcome) => {
+    const running = revive ? this.#revive() : Promise.resolve(executor);
+    running.then(
+      (live) => live.call(id, object, method, args),
+      (error): CallOutcome => ({
+        object,
+        method,
+        ok: false,
+        error: {
+          code: ErrorCode.EXECUTOR_EXITED,
+          type: "ExecutorExited",
+          message: `Call failed: the Python process had exited and could not be restarted: ${
+            errorMessage(error)
+          }`,
+          traceback: null,
+        },
+      }),
+    ).then((outcome) => {
       if (outcome.ok) this.#counts.completed++;
       else this.#counts.failed++;
       this.#channel.send({ t: "cb", id, data: outcome });
     });
+  }
+
+  /** Restarts the exited Python project once, however many calls are waiting for it. */
+  #revive(): Promise<PythonExecutor> {
+    this.#reviving ??= this.#serially(async () => {
+      try {
+        if (!(this.#executor instanceof PythonExecutor && this.#executor.running)) {
+          log.info("Restarting the Python project for a waiting call");
+          await this.#start();
+        }
+        if (!(this.#executor instanceof PythonExecutor)) {
+          throw new Error("the current project is no longer a Python project");
+        }
+        return this.#executor;
+      } finally {
+        this.#reviving = undefined;
+      }
+    });
+    return this.#reviving;
+  }
+
+  async #rollback(): Promise<Reply> {
+    const current = this.#store.current.version;
+    const previous = (await this.#store.versions()).filter((v) => v < current).at(-1) ??
+      (current > 0 ? 0 : undefined);
+    if (previous === undefined) {
+      throw new AgentError(
+        ErrorCode.NO_PREVIOUS_VERSION,
+        "Cannot roll back: the built-in default project is current and nothing precedes it",
+      );
+    }
+    await this.#stopExecutor();
+    await this.#store.activate(previous);
+    const meta = await this.#start();
+    log.info("Rolled back from version {current} to {previous}", { current, previous });
+    return {
+      message: `Rolled back to version ${previous}`,
+      data: { ...this.#projectData(meta), rolled_back_from: current },
+    };
   }
 
   #cancel(params: Record<string, unknown>): Reply {
