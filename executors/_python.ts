@@ -40,6 +40,12 @@ export interface PythonStartOptions {
   command: string;
   threads: number;
   callTimeoutS: number;
+  /**
+   * How long a call answered `TIMEOUT` or `CANCELLED` may keep its thread busy in
+   * native code (the host marks it `abandoned`) before the process is killed with
+   * SIGKILL, so a thread Python cannot interrupt does not hold the pool for good.
+   */
+  hardGraceS: number;
   startTimeoutS: number;
   maxFrameBytes: number;
   /** Receives `push_message` events from the project. */
@@ -58,12 +64,22 @@ interface Pending {
 /** How long `stop` waits for a clean exit before SIGKILL. */
 const STOP_GRACE_MS = 2000;
 
+/** A call the host answered while its thread was still running project code. */
+interface Abandoned {
+  /** Kills the process when the thread has not left project code in time. */
+  timer: ReturnType<typeof setTimeout>;
+  /** Abandoned calls under this id: ids are the caller's and may repeat. */
+  count: number;
+}
+
 /** A running Python project. Every call it accepts resolves exactly once. */
 export class PythonExecutor {
   #child: Deno.ChildProcess;
   #channel: IpcChannel;
   #objects: Map<string, Set<string>>;
   #pending = new Map<number, Pending>();
+  #abandoned = new Map<number, Abandoned>();
+  #abandonedCount = 0;
   #exited: Promise<ExitInfo>;
   #running = true;
   #nextInternalId = -1;
@@ -233,6 +249,14 @@ export class PythonExecutor {
     return this.#pending.size;
   }
 
+  /**
+   * Calls answered `TIMEOUT` or `CANCELLED` whose thread is still busy in project code
+   * (blocked in C, where Python cannot interrupt it).
+   */
+  get abandoned(): number {
+    return this.#abandonedCount;
+  }
+
   /** The project's callable objects and their public methods. */
   get objects(): ReadonlyMap<string, ReadonlySet<string>> {
     return this.#objects;
@@ -313,6 +337,7 @@ export class PythonExecutor {
       const pending = this.#pending.get(id);
       if (!pending) return;
       this.#pending.delete(id);
+      if (!message.ok && isAbandoned(message.error)) this.#watchAbandoned(id, options);
       const outcome: CallOutcome = message.ok
         ? { object: pending.object, method: pending.method, ok: true, result: message.result }
         : {
@@ -322,13 +347,47 @@ export class PythonExecutor {
           error: message.error as CallOutcome["error"],
         };
       pending.resolve(outcome);
+    } else if (message.t === "settled") {
+      this.#settleAbandoned(message.id as number);
     } else if (message.t === "event") {
       options.onEvent(String(message.event), message.data ?? null);
     }
   }
 
+  #watchAbandoned(id: number, options: PythonStartOptions): void {
+    const known = this.#abandoned.get(id);
+    this.#abandonedCount++;
+    if (known) {
+      // The earlier deadline stands: the process is killed if either call overstays.
+      known.count++;
+      return;
+    }
+    const graceS = options.hardGraceS;
+    const timer = setTimeout(() => {
+      log.error(
+        "Python call {id} stuck in native code past the hard grace of {grace} s; " +
+          "restarting the Python process",
+        { id, grace: graceS },
+      );
+      this.kill();
+    }, graceS * 1000);
+    this.#abandoned.set(id, { timer, count: 1 });
+  }
+
+  #settleAbandoned(id: number): void {
+    const entry = this.#abandoned.get(id);
+    if (!entry) return;
+    this.#abandonedCount--;
+    if (--entry.count > 0) return;
+    clearTimeout(entry.timer);
+    this.#abandoned.delete(id);
+  }
+
   #onExit(info: ExitInfo, options: PythonStartOptions): void {
     this.#running = false;
+    for (const { timer } of this.#abandoned.values()) clearTimeout(timer);
+    this.#abandoned.clear();
+    this.#abandonedCount = 0;
     this.#channel.close();
     for (const [id, pending] of this.#pending) {
       this.#pending.delete(id);
@@ -337,6 +396,12 @@ export class PythonExecutor {
     log.info("Python project exited: code {code}, signal {signal}", { ...info });
     options.onExit(info);
   }
+}
+
+/** Whether the host answered a call while its thread was still running project code. */
+function isAbandoned(error: unknown): boolean {
+  const { code, abandoned } = (error ?? {}) as { code?: unknown; abandoned?: unknown };
+  return abandoned === true && (code === "TIMEOUT" || code === "CANCELLED");
 }
 
 function exitedOutcome(object: string, method: string, info?: ExitInfo): CallOutcome {

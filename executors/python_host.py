@@ -11,8 +11,22 @@ nothing else, so the project's print() output (stdout and stderr stay with the
 process; the agent pipes them into its log) can never corrupt the channel.
 
 Host -> agent: one ``ready`` (or ``load_error``, then exit 1), then ``result`` frames,
-exactly one per call id, and ``event`` frames from ``push_message``.
-Agent -> host: ``call``, ``cancel``, ``safety_stop``, ``shutdown``.
+exactly one per call id, ``event`` frames from ``push_message``, and ``settled`` frames.
+Agent -> host: ``call``, ``cancel``, ``safety_stop``, ``status``, ``shutdown``.
+
+A call that times out or is cancelled is answered at once (error code ``TIMEOUT`` or
+``CANCELLED``) and its work is stopped where Python allows: an async method's task is
+cancelled, a queued sync call is dropped, and a sync call already running gets an
+exception raised in its thread. Python raises it only at the thread's next bytecode, so
+a thread blocked in C (``time.sleep``, a socket read, a driver call) runs on until that
+C call returns. Such a call is *abandoned*: its error object carries
+``"abandoned": true`` (``false`` when the work is known to be stopped), and when its
+thread finally leaves project code the host sends ``{"t": "settled", "id": N}``. The
+agent decides how long to wait for that before killing the process.
+
+``{"t": "status", "id": N}`` is answered with ``{"t": "result", "id": N, "ok": true,
+"result": {"in_flight": K, "abandoned": [ids], "threads": T}}``: calls not yet
+answered, abandoned calls not yet settled, and the live Python threads in the process.
 
 Exit codes: 0 after ``shutdown`` or when the agent closes the socket, 1 when the project
 fails to load, 2 on bad arguments or when the socket cannot be reached, 3 on a protocol
@@ -71,7 +85,9 @@ class _CallInterrupted(BaseException):
 class _Call:
     """One call in flight; it is settled (answered) exactly once."""
 
-    __slots__ = ("id", "label", "settled", "timer", "task", "future", "thread")
+    __slots__ = (
+        "id", "label", "settled", "timer", "task", "future", "thread", "building", "abandoned"
+    )
 
     def __init__(self, call_id, label):
         self.id = call_id
@@ -79,8 +95,12 @@ class _Call:
         self.settled = False
         self.timer = None
         self.task = None
+        # The pool future running the method, or creating its object while building.
         self.future = None
         self.thread = None
+        self.building = False
+        # Answered while its thread still ran project code; a "settled" frame is owed.
+        self.abandoned = False
 
 
 def _log(message):
@@ -93,8 +113,10 @@ def _frame(message):
     return _HEADER.pack(len(body)) + body
 
 
-def _error_frame(call_id, code, type_name, message, formatted_traceback=None):
+def _error_frame(call_id, code, type_name, message, formatted_traceback=None, abandoned=None):
     error = {"code": code, "type": type_name, "message": message, "traceback": formatted_traceback}
+    if abandoned is not None:
+        error["abandoned"] = abandoned
     return _frame({"t": "result", "id": call_id, "ok": False, "error": error})
 
 
@@ -255,6 +277,7 @@ class _Host:
         self._targets = {}
         self._methods = {}
         self._calls = {}
+        self._abandoned = set()
         self._background = set()
         # Guards _Call.thread so an interrupt is raised only while project code runs.
         self._thread_lock = threading.Lock()
@@ -263,6 +286,7 @@ class _Host:
             "call": self._on_call,
             "cancel": self._on_cancel,
             "safety_stop": self._on_safety_stop,
+            "status": self._on_status,
             "shutdown": self._on_shutdown,
         }
 
@@ -423,15 +447,25 @@ class _Host:
 
     def _on_shutdown(self, message):
         for call in list(self._calls.values()):
-            frame = _error_frame(
-                call.id,
+            self._abort(
+                call,
                 "CANCELLED",
                 "CancelledError",
                 f"Call cancelled: {call.label} was still running when the host shut down",
             )
-            if self._settle(call, frame):
-                self._interrupt(call)
         self.request_exit(EXIT_OK)
+
+    def _on_status(self, message):
+        request_id = message.get("id")
+        if type(request_id) is not int:
+            _log(f"ignoring status with id {_safe_repr(request_id)}: it must be an integer")
+            return
+        result = {
+            "in_flight": len(self._calls),
+            "abandoned": sorted(call.id for call in self._abandoned),
+            "threads": threading.active_count(),
+        }
+        self._write(_frame({"t": "result", "id": request_id, "ok": True, "result": result}))
 
     # Calls
 
@@ -483,7 +517,8 @@ class _Host:
                 f"Cannot call {label}: the project has no object {object_name!r}",
             ))
         elif isinstance(value, type):
-            future = self._pool.submit(self._instantiate, object_name, value)
+            call.building = True
+            future = call.future = self._pool.submit(self._instantiate, object_name, value)
             future.add_done_callback(
                 lambda done: self._loop.call_soon_threadsafe(
                     self._on_instantiated, call, object_name, method_name, args, done
@@ -506,7 +541,10 @@ class _Host:
             return None, exc
 
     def _on_instantiated(self, call, object_name, method_name, args, future):
+        call.building = False
         if call.settled:
+            if call.abandoned:
+                self._release(call)
             return
         instance, error = future.result()
         if error is not None:
@@ -549,6 +587,14 @@ class _Host:
 
     def _run_sync(self, call, method, args):
         """Runs a sync method in a pool thread and hands its frame back to the loop."""
+        try:
+            self._run_method(call, method, args)
+        finally:
+            # The thread has left project code, so no interrupt can mark the call now.
+            if call.abandoned:
+                self._loop.call_soon_threadsafe(self._release, call)
+
+    def _run_method(self, call, method, args):
         try:
             with self._thread_lock:
                 if call.settled:
@@ -618,50 +664,77 @@ class _Host:
 
     def _settle(self, call, frame):
         """Sends the call's one result unless it has been sent; returns whether it sent."""
+        if not self._mark_settled(call):
+            return False
+        self._write(frame)
+        return True
+
+    def _mark_settled(self, call):
         if call.settled:
             return False
         call.settled = True
         del self._calls[call.id]
         if call.timer is not None:
             call.timer.cancel()
-        self._write(frame)
         return True
 
+    def _abort(self, call, code, type_name, message):
+        """Answers a call still in flight with an error and stops its work where possible."""
+        # Settled first: a queued sync call that starts meanwhile then returns at once.
+        if not self._mark_settled(call):
+            return
+        abandoned = self._interrupt(call)
+        if abandoned:
+            self._abandoned.add(call)
+        self._write(_error_frame(call.id, code, type_name, message, abandoned=abandoned))
+
+    def _release(self, call):
+        """Reports that an abandoned call's thread has left project code."""
+        self._abandoned.discard(call)
+        self._write(_frame({"t": "settled", "id": call.id}))
+
     def _expire(self, call, timeout):
-        frame = _error_frame(
-            call.id,
+        self._abort(
+            call,
             "TIMEOUT",
             "TimeoutError",
             f"Call timed out: {call.label} ran longer than {_format_seconds(timeout)} s",
         )
-        if self._settle(call, frame):
-            self._interrupt(call)
 
     def _on_cancel(self, message):
         call_id = message.get("id")
         call = self._calls.get(call_id) if type(call_id) is int else None
         if call is None:
             return
-        frame = _error_frame(
-            call.id,
+        self._abort(
+            call,
             "CANCELLED",
             "CancelledError",
             f"Call cancelled: {call.label} was cancelled before it finished",
         )
-        if self._settle(call, frame):
-            self._interrupt(call)
 
     def _interrupt(self, call):
-        """Stops a settled call's work where possible; a blocking C call runs to its end."""
+        """Stops a settled call's work where possible; returns whether it may still run.
+
+        A thread in project code gets _CallInterrupted, which a blocking C call delays
+        until it returns; an object's constructor is left to finish, since other calls
+        share the object. Either way the call is abandoned until its thread is done.
+        """
         if call.task is not None:
             call.task.cancel()
-            return
+            return False
         future = call.future
         if future is None or future.cancel():
-            return
+            return False
+        if call.building:
+            # Done already means _on_instantiated is queued and sees the call settled.
+            call.abandoned = not future.done()
+            return call.abandoned
         with self._thread_lock:
             if call.thread is not None:
+                call.abandoned = True
                 _raise_in_thread(call.thread, _CallInterrupted)
+        return call.abandoned
 
     # Safety stop
 

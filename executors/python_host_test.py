@@ -111,6 +111,12 @@ class _Robot:
             raise
         return "finished"
 
+    def spin(self, seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            pass
+        return "finished"
+
     def was_interrupted(self):
         events["interrupted"].wait(5)
         return events.get("interrupt_type")
@@ -255,6 +261,16 @@ class Host:
 
     def event(self, name):
         return self.expect(lambda f: f.get("t") == "event" and f.get("event") == name)
+
+    def settled(self, call_id):
+        return self.expect(lambda f: f.get("t") == "settled" and f.get("id") == call_id)
+
+    def status(self, request_id):
+        self.send({"t": "status", "id": request_id})
+        reply = self.result(request_id)
+        if not reply["ok"]:
+            raise AssertionError(f"status failed: {reply}")
+        return reply["result"]
 
     def ready(self):
         return self.expect(lambda f: f.get("t") in ("ready", "load_error"))
@@ -486,6 +502,7 @@ class CallTest(HostTestCase):
         host.send({"t": ["call"]})
         host.send({"t": "call", "id": "1", "object": "robot", "method": "fast"})
         host.send({"t": "cancel", "id": [1]})
+        host.send({"t": "status", "id": None})
         self.assertEqual(host.error(1, 7, "fast")["code"], "UNKNOWN_OBJECT")
         self.assertEqual(host.error(2, "robot", ["fast"])["code"], "UNKNOWN_METHOD")
         self.assertEqual(host.ok(3, "robot", "fast"), "fast")
@@ -568,6 +585,89 @@ class CancelTest(HostTestCase):
         self.assertEqual(host.result(1)["error"]["code"], "CANCELLED")
         self.assertEqual(host.ok(3, "robot", "fast"), "fast")
         self.assertEqual([f for f in host.pending if f["t"] == "result"], [])
+
+
+class AbandonTest(HostTestCase):
+    """Calls answered while their thread still runs project code, and the status request."""
+
+    def test_sync_call_blocked_in_c_is_abandoned_then_settled(self):
+        host = self.start_ready()
+        host.call(1, "robot", "sleep", {"seconds": 1.5}, timeout=0.2)
+        reply = host.expect(lambda f: f.get("id") == 1)
+        self.assertEqual(reply["t"], "result")
+        self.assertEqual((reply["error"]["code"], reply["error"]["abandoned"]), ("TIMEOUT", True))
+        self.assertEqual(host.status(2)["abandoned"], [1])
+        self.assertEqual(host.settled(1), {"t": "settled", "id": 1})
+        self.assertEqual(host.status(3)["abandoned"], [])
+
+    def test_busy_python_loop_is_interrupted_and_settles(self):
+        host = self.start_ready()
+        host.call(1, "robot", "spin", {"seconds": LONG}, timeout=0.2)
+        error = host.result(1)["error"]
+        self.assertEqual((error["code"], error["abandoned"]), ("TIMEOUT", True))
+        # The loop would run for LONG seconds; settling within WAIT proves the interrupt.
+        host.settled(1)
+        status = host.status(2)
+        self.assertEqual((status["in_flight"], status["abandoned"]), (0, []))
+
+    def test_cancelled_sync_call_is_abandoned_then_settled(self):
+        host = self.start_ready()
+        host.call(1, "robot", "sleep_in_steps", {"seconds": LONG})
+        self.assertEqual(host.ok(2, "robot", "fast"), "fast")
+        host.send({"t": "cancel", "id": 1})
+        error = host.result(1)["error"]
+        self.assertEqual((error["code"], error["abandoned"]), ("CANCELLED", True))
+        host.settled(1)
+        self.assertEqual(host.ok(3, "robot", "was_interrupted"), "_CallInterrupted")
+
+    def test_async_call_and_queued_sync_call_are_not_abandoned(self):
+        host = self.start_ready(None, "--threads", "1")
+        host.call(1, "robot", "async_sleep", {"seconds": LONG}, timeout=0.2)
+        error = host.result(1)["error"]
+        self.assertEqual((error["code"], error["abandoned"]), ("TIMEOUT", False))
+        self.assertTrue(host.ok(2, "robot", "async_was_cancelled"))
+        host.call(3, "robot", "sleep_in_steps", {"seconds": LONG})
+        host.call(4, "robot", "fast")
+        host.send({"t": "cancel", "id": 4})
+        error = host.result(4)["error"]
+        self.assertEqual((error["code"], error["abandoned"]), ("CANCELLED", False))
+        host.send({"t": "cancel", "id": 3})
+        host.settled(3)
+        self.assertEqual(host.ok(5, "robot", "fast"), "fast")
+        self.assertEqual([f for f in host.pending if f["t"] == "settled"], [])
+
+    def test_constructor_blocked_in_c_is_abandoned_then_settled(self):
+        host = self.start_ready({"main.py": """
+            import time
+
+            class Slow:
+                def __init__(self):
+                    time.sleep(1.5)
+
+                def ping(self):
+                    return "pong"
+        """})
+        host.call(1, "Slow", "ping", timeout=0.2)
+        error = host.result(1)["error"]
+        self.assertEqual((error["code"], error["abandoned"]), ("TIMEOUT", True))
+        self.assertEqual(host.status(2)["abandoned"], [1])
+        host.settled(1)
+        self.assertEqual(host.ok(3, "Slow", "ping"), "pong")
+
+    def test_status_counts_calls_in_flight_and_threads(self):
+        host = self.start_ready()
+        host.call(1, "robot", "sleep_in_steps", {"seconds": LONG})
+        host.call(2, "robot", "async_sleep", {"seconds": LONG})
+        self.assertEqual(host.ok(3, "robot", "fast"), "fast")
+        status = host.status(4)
+        self.assertEqual((status["in_flight"], status["abandoned"]), (2, []))
+        # The event loop's thread and at least the pool thread running call 1.
+        self.assertGreaterEqual(status["threads"], 2)
+        for call_id in (1, 2):
+            host.send({"t": "cancel", "id": call_id})
+        self.assertEqual(host.result(2)["error"]["abandoned"], False)
+        host.settled(1)
+        self.assertEqual(host.status(5)["in_flight"], 0)
 
 
 class EventAndOutputTest(HostTestCase):

@@ -51,7 +51,14 @@ export interface CallOutcome {
   method: string;
   ok: boolean;
   result?: unknown;
-  error?: { code: string; type: string; message: string; traceback: string | null };
+  error?: {
+    code: string;
+    type: string;
+    message: string;
+    traceback: string | null;
+    /** On TIMEOUT or CANCELLED: the method's thread was still running when this was sent. */
+    abandoned?: boolean;
+  };
 }
 
 /** Worker → gateway: the result of an accepted PROCESS request `id`. */

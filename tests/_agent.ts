@@ -354,3 +354,54 @@ export async function sha256(bytes: Uint8Array): Promise<string> {
   );
   return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** A bare WebSocket client over TCP that reads only when asked (to play a dead or slow peer). */
+export class RawClient {
+  readonly conn: Deno.TcpConn;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+  }
+
+  /** Connects and completes the opening handshake, reading nothing after it. */
+  static async open(port: number, path = "/ws"): Promise<RawClient> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(new TextEncoder().encode(
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+        "Sec-WebSocket-Version: 13\r\n\r\n",
+    ));
+    let head = "";
+    const buffer = new Uint8Array(1);
+    while (!head.endsWith("\r\n\r\n")) {
+      if (await conn.read(buffer) === null) throw new Error("Handshake failed: connection closed");
+      head += String.fromCharCode(buffer[0]);
+    }
+    if (!head.startsWith("HTTP/1.1 101")) throw new Error(`Handshake refused: ${head}`);
+    return new RawClient(conn);
+  }
+
+  /** Sends one masked text frame. */
+  async send(message: Message): Promise<void> {
+    const payload = new TextEncoder().encode(JSON.stringify(message));
+    const length = payload.length;
+    const header = length < 126
+      ? [0x81, 0x80 | length]
+      : [0x81, 0x80 | 126, length >> 8, length & 0xff];
+    const frame = new Uint8Array(header.length + 4 + length);
+    frame.set(header);
+    const mask = [1, 2, 3, 4];
+    frame.set(mask, header.length);
+    for (let i = 0; i < length; i++) frame[header.length + 4 + i] = payload[i] ^ mask[i % 4];
+    await this.conn.write(frame);
+  }
+
+  /** Closes the TCP connection without a close frame. */
+  close(): void {
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}

@@ -61,6 +61,10 @@ class Worker {
   #serial: Promise<unknown> = Promise.resolve();
   #counts = { accepted: 0, completed: 0, failed: 0 };
   #reviving: Promise<PythonExecutor> | undefined;
+  /** Ids of the worker's own calls (the safety stop's); negative, so never a gateway id. */
+  #internalId = -1_000_000;
+  /** Aborted when the gateway goes: an UPDATE nobody waits for must not land. */
+  #abort = new AbortController();
 
   constructor(
     config: AgentConfig,
@@ -155,6 +159,8 @@ class Worker {
 
   /** Stops the project and closes what the worker owns. */
   async shutdown(): Promise<void> {
+    this.#abort.abort(new Error("Cannot deploy: the gateway is gone"));
+    await this.#serial;
     this.#uploads.close();
     await this.#stopExecutor();
   }
@@ -301,7 +307,9 @@ class Worker {
   }
 
   async #update(source: Uint8Array | string): Promise<Reply> {
-    const meta = await this.#store.add(source);
+    const signal = this.#abort.signal;
+    const meta = await this.#store.add(source, { signal });
+    signal.throwIfAborted();
     await this.#stopExecutor();
     await this.#store.activate(meta.version);
     await this.#writeState({ started: false });
@@ -361,6 +369,7 @@ class Worker {
           threads: this.#config.python.threads,
           callTimeoutS: this.#config.python.call_timeout_s,
           startTimeoutS: this.#config.python.start_timeout_s,
+          hardGraceS: this.#config.python.hard_grace_s,
           maxFrameBytes: IPC_MAX_FRAME_BYTES,
           onEvent: (event, data) => this.#channel.send({ t: "event", event, data }),
           onExit: (info) => onExit(self!)(info),
@@ -403,7 +412,7 @@ class Worker {
       const hooks = executor.safetyStop();
       const calls = this.#config.safety.on_disconnect
         .filter((call) => executor.objects.get(call.object)?.has(call.method))
-        .map((call, i) => executor.call(-1_000_000 - i, call.object, call.method, call.args));
+        .map((call) => executor.call(this.#internalId--, call.object, call.method, call.args));
       for (const outcome of await Promise.all([hooks, ...calls])) ran.push(outcome);
     } else if (executor instanceof CppExecutor) {
       executor.signal(this.#config.cpp.stop_signal);

@@ -1,0 +1,374 @@
+/**
+ * End-to-end: the fault matrix of docs/reliability.md, each row through real processes.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type Client, delay, isAlive, makeZip, RawClient, startAgent } from "./_agent.ts";
+
+const FRAGILE = `
+import asyncio
+import os
+import time
+
+
+class Fragile:
+    def die(self):
+        os._exit(7)
+
+    def sleep(self, seconds):
+        time.sleep(seconds)
+        return seconds
+
+    async def nap(self, seconds):
+        await asyncio.sleep(seconds)
+        return seconds
+
+    def echo(self, value):
+        return value
+
+    def flood(self, count, size):
+        for i in range(count):
+            push_message("flood", {"i": i, "pad": "x" * size})
+        return count
+
+    def big(self, size):
+        return "y" * size
+`;
+
+async function deploy(client: Client, files: Record<string, string>): Promise<void> {
+  const zip = await makeZip(files);
+  const updated = await client.request({ command: "update", id: "deploy", data: zip.toBase64() });
+  assert.equal(updated.status, "success", updated.message);
+  const started = await client.request({ command: "start", id: "deploy-start" });
+  assert.equal(started.status, "success", started.message);
+}
+
+async function status(client: Client): Promise<Record<string, Record<string, unknown>>> {
+  const reply = await client.request({ command: "status", id: `status-${Math.random()}` });
+  assert.equal(reply.status, "success");
+  return reply.data;
+}
+
+async function waitUntil(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await delay(25);
+  }
+}
+
+Deno.test("a Python process that dies fails its calls with EXECUTOR_EXITED and the next call revives it", async () => {
+  await using agent = await startAgent();
+  await using client = await agent.connect();
+  await deploy(client, { "main.py": FRAGILE });
+  const pending = await client.request({
+    command: "process",
+    id: "waiting",
+    params: { object: "Fragile", method: "sleep", args: { seconds: 20 } },
+  });
+  assert.equal(pending.status, "success");
+  const exited = client.event("project_exited");
+  const died = await client.call("die", "Fragile", "die");
+  assert.equal(died.callback.data.error.code, "EXECUTOR_EXITED");
+  assert.equal((await client.callback("waiting")).data.error.code, "EXECUTOR_EXITED");
+  assert.equal((await exited).data.code, 7);
+  assert.equal((await status(client)).project.state, "exited");
+  // The next call brings the project back.
+  assert.equal(
+    (await client.call("again", "Fragile", "echo", { value: 5 })).callback.data.result,
+    5,
+  );
+  assert.equal((await status(client)).project.state, "running");
+});
+
+Deno.test("cancel answers a running call with CANCELLED at once", async () => {
+  await using agent = await startAgent();
+  await using client = await agent.connect();
+  await deploy(client, { "main.py": FRAGILE });
+  for (const method of ["nap", "sleep"]) {
+    const id = `long-${method}`;
+    const ack = await client.request({
+      command: "process",
+      id,
+      params: { object: "Fragile", method, args: { seconds: 30 } },
+    });
+    assert.equal(ack.status, "success");
+    const cancelled = await client.request({
+      command: "cancel",
+      id: `c-${method}`,
+      params: { call_id: id },
+    });
+    assert.equal(cancelled.status, "success", cancelled.message);
+    const callback = await client.callback(id, 5000);
+    assert.equal(callback.data.error.code, "CANCELLED");
+  }
+  const unknown = await client.request({
+    command: "cancel",
+    id: "c-x",
+    params: { call_id: "nope" },
+  });
+  assert.equal(unknown.code, "BAD_REQUEST");
+  assert.equal(
+    (await client.call("after", "Fragile", "echo", { value: 1 })).callback.data.ok,
+    true,
+  );
+});
+
+Deno.test("a worker killed during an UPDATE fails it cleanly and the running project survives", async () => {
+  await using agent = await startAgent();
+  await using client = await agent.connect();
+  await deploy(client, { "main.py": FRAGILE });
+  const workerPid = (await status(client)).worker.pid as number;
+  const noise = new Uint8Array(24 * 1024 * 1024);
+  for (let at = 0; at < noise.length; at += 65536) {
+    crypto.getRandomValues(noise.subarray(at, at + 65536));
+  }
+  const zip = await makeZip({ "main.py": "x = 1\n", "noise.bin": noise }, { level: 0 });
+  const reply = client.reply("big");
+  client.send({ command: "update", id: "big", data: zip.toBase64() });
+  await delay(30);
+  Deno.kill(workerPid, "SIGKILL");
+  const failed = await reply;
+  // The kill may land before or after the worker finished; either way nothing is half-done.
+  if (failed.status === "error") assert.equal(failed.code, "WORKER_EXITED");
+  await client.event("worker_restarted");
+  const after = await status(client);
+  const expected = failed.status === "success" ? 2 : 1;
+  assert.equal(after.project.version, expected);
+  assert.deepEqual([...Deno.readDirSync(join(agent.storage, "staging"))], []);
+});
+
+Deno.test("a crash loop stops the restarts while the gateway keeps serving", async () => {
+  await using agent = await startAgent({
+    config:
+      "worker:\n  crash_loop_restarts: 2\n  crash_loop_window_s: 60\n  restart_delay_ms: 10\n",
+  });
+  await using client = await agent.connect();
+  for (let i = 0; i < 3; i++) {
+    const pid = (await status(client)).worker.pid as number;
+    const next = i < 2 ? client.event("worker_restarted") : client.event("worker_crashed");
+    Deno.kill(pid, "SIGKILL");
+    await next;
+  }
+  const crashed = await status(client);
+  assert.equal(crashed.worker.state, "crashed");
+  assert.equal(crashed.worker.restarts, 2);
+  const refused = await client.request({
+    command: "process",
+    id: "p",
+    params: { object: "sport_client", method: "GetState", args: {} },
+  });
+  assert.equal(refused.code, "WORKER_UNAVAILABLE");
+});
+
+Deno.test("an agent killed mid-UPDATE restarts on the previous version with staging cleaned", async () => {
+  const storage = await Deno.makeTempDir();
+  try {
+    let workerPid = 0;
+    {
+      const agent = await startAgent({ storage });
+      const client = await agent.connect();
+      await deploy(client, { "main.py": FRAGILE });
+      const before = await status(client);
+      workerPid = before.worker.pid as number;
+      const pythonPid = before.project.pid as number;
+      const noise = new Uint8Array(40 * 1024 * 1024);
+      for (let at = 0; at < noise.length; at += 65536) {
+        crypto.getRandomValues(noise.subarray(at, at + 65536));
+      }
+      const zip = await makeZip({ "main.py": "x = 1\n", "noise.bin": noise }, { level: 0 });
+      client.send(zip);
+      await waitUntil("staging to fill", () => {
+        for (const entry of Deno.readDirSync(join(storage, "staging"))) if (entry.name) return true;
+        return false;
+      });
+      // As systemd does to a service's cgroup: every process at once.
+      for (const pid of [agent.child.pid, workerPid, pythonPid]) Deno.kill(pid, "SIGKILL");
+      await agent.exited;
+      await client.closed;
+      await waitUntil("the worker to be gone", async () => !(await isAlive(workerPid)));
+    }
+    await using agent = await startAgent({ storage });
+    await using client = await agent.connect();
+    const after = await status(client);
+    assert.equal(after.project.version, 1);
+    assert.equal(after.project.state, "running");
+    assert.deepEqual([...Deno.readDirSync(join(storage, "staging"))], []);
+    assert.equal(
+      (await client.call("e", "Fragile", "echo", { value: "ok" })).callback.data.result,
+      "ok",
+    );
+  } finally {
+    await Deno.remove(storage, { recursive: true });
+  }
+});
+
+Deno.test("a full disk during UPDATE gives STORAGE_ERROR and the project keeps running", async () => {
+  const storage = await Deno.makeTempDir();
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=3m", "tmpfs", storage],
+  }).output();
+  assert.equal(mount.code, 0, new TextDecoder().decode(mount.stderr));
+  try {
+    await using agent = await startAgent({ storage, config: "log:\n  level: warning\n" });
+    await using client = await agent.connect();
+    await deploy(client, { "main.py": FRAGILE });
+    const noise = new Uint8Array(4 * 1024 * 1024);
+    for (let at = 0; at < noise.length; at += 65536) {
+      crypto.getRandomValues(noise.subarray(at, at + 65536));
+    }
+    const zip = await makeZip({ "main.py": "x = 1\n", "noise.bin": noise }, { level: 0 });
+    const full = await client.request({ command: "update", id: "full", data: zip.toBase64() });
+    assert.equal(full.status, "error");
+    assert.equal(full.code, "STORAGE_ERROR", full.message);
+    assert.match(full.message, /space/i);
+    assert.equal((await client.call("e", "Fragile", "echo", { value: 3 })).callback.data.result, 3);
+    assert.equal((await status(client)).project.version, 1);
+  } finally {
+    await new Deno.Command("umount", { args: [storage] }).output();
+    await Deno.remove(storage, { recursive: true });
+  }
+});
+
+Deno.test("a dead client that never answers pings frees the slot within the idle timeout", async () => {
+  await using agent = await startAgent({ args: ["--idle-timeout", "1"] });
+  const dead = await RawClient.open(agent.port);
+  try {
+    const busy = await agent.connect();
+    assert.equal((await busy.next()).code, "BUSY");
+    await busy.closed;
+    let client: Client | undefined;
+    await waitUntil("the slot to be freed", async () => {
+      const attempt = await agent.connect();
+      // A refused connection says BUSY at once; an accepted one says nothing.
+      const first = await attempt.next(() => true, 300).catch(() => undefined);
+      if (first?.code === "BUSY") {
+        await attempt.closed;
+        return false;
+      }
+      client = attempt;
+      return true;
+    });
+    assert.ok(client);
+    assert.equal((await client.call(1, "sport_client", "GetState")).callback.data.ok, true);
+    await client.close();
+    await agent.waitForLog("Running the safety stop");
+  } finally {
+    dead.close();
+  }
+});
+
+Deno.test("results that complete while a session's client is away are replayed on reconnect", async () => {
+  await using agent = await startAgent();
+  const first = await agent.connect("/ws?session=robot-1");
+  await deploy(first, { "main.py": FRAGILE });
+  const ack = await first.request({
+    command: "process",
+    id: "while-away",
+    params: { object: "Fragile", method: "nap", args: { seconds: 0.5 } },
+  });
+  assert.equal(ack.status, "success");
+  await first.close();
+  await delay(900);
+  await using second = await agent.connect("/ws?session=robot-1");
+  const replayed = await second.callback("while-away");
+  assert.equal(replayed.data.result, 0.5);
+  assert.equal((await status(second)).gateway.held_results, 0);
+  await second.close();
+
+  // Without a session id a result with nobody to receive it is dropped, and counted.
+  const anonymous = await agent.connect();
+  await anonymous.request({
+    command: "process",
+    id: "lost",
+    params: { object: "Fragile", method: "nap", args: { seconds: 0.3 } },
+  });
+  await anonymous.close();
+  await delay(600);
+  await using third = await agent.connect();
+  assert.equal((await status(third)).gateway.dropped_results, 1);
+});
+
+Deno.test("a client that stops reading is closed with 4008 and its results wait for its session", async () => {
+  await using agent = await startAgent({
+    config: "gateway:\n  max_buffered_bytes: 262144\n  event_buffered_bytes: 65536\n",
+  });
+  {
+    await using setup = await agent.connect();
+    await deploy(setup, { "main.py": FRAGILE });
+  }
+  await agent.waitForLog("Running the safety stop");
+  const slow = await RawClient.open(agent.port, "/ws?session=slow");
+  try {
+    await slow.send({
+      command: "process",
+      id: "flood",
+      params: { object: "Fragile", method: "flood", args: { count: 200, size: 20000 } },
+    });
+    // Well past what the kernel's socket buffers absorb on loopback (several MB).
+    for (let i = 0; i < 40; i++) {
+      await slow.send({
+        command: "process",
+        id: `big${i}`,
+        params: { object: "Fragile", method: "big", args: { size: 100000 } },
+      });
+    }
+    await agent.waitForLog("Client reads too slowly");
+  } finally {
+    slow.close();
+  }
+  await using back = await agent.connect("/ws?session=slow");
+  const seen = new Set<string>();
+  // Every big result arrives exactly once: some were written before the close, the
+  // rest were held for the session. Those written before it are lost with the TCP
+  // connection the client never read, so only the held ones can be checked here.
+  const data = await status(back);
+  assert.ok((data.gateway.dropped_events as number) > 0, JSON.stringify(data.gateway));
+  while (back.received.length > 0) {
+    const message = back.received.shift()!;
+    if (message.status === "callback" && typeof message.id === "string") seen.add(message.id);
+  }
+  assert.ok(seen.size > 0, "no held result was replayed");
+  for (const id of seen) assert.match(id, /^(big\d+|flood)$/);
+});
+
+Deno.test("rollback returns to the previous version, then to the built-in project", async () => {
+  await using agent = await startAgent();
+  await using client = await agent.connect();
+  await deploy(client, { "main.py": "class V:\n    def v(self):\n        return 1\n" });
+  await deploy(client, { "main.py": "class V:\n    def v(self):\n        return 2\n" });
+  assert.equal((await client.call("a", "V", "v")).callback.data.result, 2);
+  const back = await client.request({ command: "rollback", id: "r1" });
+  assert.equal(back.status, "success", back.message);
+  assert.equal(back.data.version, 1);
+  assert.equal(back.data.rolled_back_from, 2);
+  assert.equal((await client.call("b", "V", "v")).callback.data.result, 1);
+  assert.equal((await client.request({ command: "rollback", id: "r2" })).data.version, 0);
+  assert.equal((await client.call("c", "sport_client", "GetState")).callback.data.ok, true);
+  const none = await client.request({ command: "rollback", id: "r3" });
+  assert.equal(none.code, "NO_PREVIOUS_VERSION");
+});
+
+Deno.test("shutdown fails in-flight calls with callbacks before closing the client", async () => {
+  const agent = await startAgent();
+  try {
+    const client = await agent.connect();
+    await deploy(client, { "main.py": FRAGILE });
+    await client.request({
+      command: "process",
+      id: "inflight",
+      params: { object: "Fragile", method: "nap", args: { seconds: 30 } },
+    });
+    const callback = client.callback("inflight");
+    const closed = client.closed;
+    assert.equal((await agent.stop()).code, 0);
+    assert.equal((await callback).data.error.code, "SHUTTING_DOWN");
+    assert.equal((await closed).code, 4002);
+  } finally {
+    await Deno.remove(agent.storage, { recursive: true });
+  }
+});
