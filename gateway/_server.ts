@@ -75,6 +75,11 @@ export class WsGateway {
   #droppedResults = 0;
   /** PROCESS requests accepted by the worker, by worker request id. */
   #calls = new Map<number, CallRoute>();
+  /**
+   * Callbacks that overtook their ACK: the worker may send a call's reply and its
+   * callback in one write, and the callback is read before the reply's handler runs.
+   */
+  #early = new Map<number, CallOutcome>();
   /** The latest worker request id of each client call id, for `cancel`. */
   #callIds = new Map<ClientId, number>();
   /** Chunked uploads: the `upload_begin` that gets the final reply. */
@@ -113,7 +118,10 @@ export class WsGateway {
   /** Delivers a worker callback to the client that made the call (or its session). */
   deliverCallback(requestId: number, outcome: CallOutcome): void {
     const route = this.#calls.get(requestId);
-    if (!route) return;
+    if (!route) {
+      this.#early.set(requestId, outcome);
+      return;
+    }
     this.#calls.delete(requestId);
     if (route.clientId !== undefined && this.#callIds.get(route.clientId) === requestId) {
       this.#callIds.delete(route.clientId);
@@ -325,6 +333,11 @@ export class WsGateway {
             id,
             data: { object: command.object, method: command.method },
           }));
+          const early = this.#early.get(res.id);
+          if (early) {
+            this.#early.delete(res.id);
+            this.deliverCallback(res.id, early);
+          }
         });
         return;
       }
