@@ -45,6 +45,26 @@ export class ProtocolError extends AgentError {
   }
 }
 
+/**
+ * How deeply `args` may nest. Python's JSON decoder recurses, and a frame nested past
+ * its recursion limit (about 1,000) would take the project's process down.
+ */
+export const MAX_ARGS_DEPTH = 200;
+
+/** Whether `value` nests arrays and objects deeper than `limit`, checked without recursion. */
+function nestingExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item !== "object" || item === null) continue;
+    if (depth > limit) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -154,6 +174,13 @@ export function parseTextMessage(text: string): ClientCommand {
         throw new ProtocolError(
           ErrorCode.BAD_REQUEST,
           "Invalid process: params.args must be an object of keyword arguments",
+          id,
+        );
+      }
+      if (nestingExceeds(args, MAX_ARGS_DEPTH)) {
+        throw new ProtocolError(
+          ErrorCode.BAD_REQUEST,
+          `Invalid process: params.args is nested deeper than ${MAX_ARGS_DEPTH} levels`,
           id,
         );
       }

@@ -177,8 +177,11 @@ export class WsGateway {
   /** Starts the safety stop in the worker; `#stopping` resolves when it is over. */
   #safetyStop(why: string): void {
     log.info("Running the safety stop ({why})", { why });
+    const began = performance.now();
     const done = this.#options.supervisor.request("safety_stop").then((res) => {
-      if (!res.ok) log.warn("Safety stop failed: {message}", { message: res.message });
+      const ms = Math.round((performance.now() - began) * 10) / 10;
+      if (res.ok) log.info("Safety stop done in {ms} ms", { ms, ran: res.data });
+      else log.warn("Safety stop failed after {ms} ms: {message}", { ms, message: res.message });
     });
     this.#stopping = Promise.all([this.#stopping, done]).then(() => {});
   }
@@ -286,7 +289,12 @@ export class WsGateway {
 
   #onMessage(origin: Connection, data: unknown): void {
     const max = this.#options.config.gateway.max_message_bytes;
-    const size = typeof data === "string" ? data.length : (data as ArrayBuffer).byteLength;
+    // A UTF-16 length can understate the UTF-8 size up to three times: encode only then.
+    const size = typeof data !== "string"
+      ? (data as ArrayBuffer).byteLength
+      : data.length * 3 > max
+      ? new TextEncoder().encode(data).length
+      : data.length;
     if (size > max) {
       const message = `Message refused: ${size} bytes exceed the limit of ${max}`;
       this.#deliver(

@@ -60,7 +60,10 @@ async function rssMiB(pid: number | undefined | null): Promise<number> {
 
 /** Runs the soak against a fresh agent and returns what happened. */
 export async function soak(options: SoakOptions): Promise<SoakReport> {
-  await using agent = await startAgent({ config: "log:\n  level: warning\n" });
+  // Kills are deliberate here: raise the crash-loop limit so restarts never stop.
+  await using agent = await startAgent({
+    config: "log:\n  level: warning\nworker:\n  crash_loop_restarts: 1000\n",
+  });
   await using client = await agent.connect();
   const zip = await makeZip({ "main.py": PROJECT });
   if (

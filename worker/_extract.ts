@@ -253,7 +253,17 @@ function normalisedPath(name: string): string[] {
   return segments;
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
 function checkEntryKind(entry: Entry): void {
+  if (entry.filenameUTF8 && entry.rawFilename) {
+    try {
+      strictUtf8.decode(entry.rawFilename);
+    } catch {
+      // zip.js would substitute U+FFFD: the file on disk would not be the one named.
+      throw unsafe(`entry ${quote(entry.filename)} is flagged UTF-8 but its name is not`);
+    }
+  }
   const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
   if (entry.symlink || type === S_IFLNK) {
     throw unsafe(`entry ${quote(entry.filename)} is a symbolic link`);

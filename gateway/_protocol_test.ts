@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import {
+  encodeChunk,
+  MAX_ARGS_DEPTH,
+  parseBinaryMessage,
+  parseTextMessage,
+  ProtocolError,
+  reply,
+} from "./_protocol.ts";
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return error instanceof ProtocolError ? error.code : "not a ProtocolError";
+  }
+  return undefined;
+}
+
+Deno.test("parseTextMessage accepts the seed's three commands unchanged", () => {
+  assert.deepEqual(parseTextMessage('{"command":"start"}'), { command: "start", id: undefined });
+  const process = parseTextMessage(
+    '{"command":"process","params":{"object":"sport_client","method":"Move","args":{"vx":1}}}',
+  );
+  assert.deepEqual(process, {
+    command: "process",
+    id: undefined,
+    object: "sport_client",
+    method: "Move",
+    args: { vx: 1 },
+  });
+  const update = parseTextMessage(JSON.stringify({ command: "update", data: "UEsFBg==", id: 3 }));
+  assert.equal(update.command, "update");
+  assert.equal(update.id, 3);
+  assert.deepEqual(update.command === "update" && [...update.data], [0x50, 0x4b, 0x05, 0x06]);
+});
+
+Deno.test("parseTextMessage treats missing or null args as no arguments", () => {
+  for (const args of ["", ',"args":null']) {
+    const parsed = parseTextMessage(
+      `{"command":"process","params":{"object":"a","method":"b"${args}}}`,
+    );
+    assert.equal(parsed.command === "process" && Object.keys(parsed.args).length, 0);
+  }
+});
+
+Deno.test("parseTextMessage refuses malformed messages with stable codes and the id", () => {
+  assert.equal(code(() => parseTextMessage("{")), "BAD_REQUEST");
+  assert.equal(code(() => parseTextMessage("[]")), "BAD_REQUEST");
+  assert.equal(code(() => parseTextMessage('{"command":7}')), "BAD_REQUEST");
+  assert.equal(code(() => parseTextMessage('{"command":"fly"}')), "UNKNOWN_COMMAND");
+  assert.equal(code(() => parseTextMessage('{"command":"update","data":"%%%"}')), "BAD_BASE64");
+  assert.equal(code(() => parseTextMessage('{"command":"start","id":{}}')), "BAD_REQUEST");
+  assert.equal(
+    code(() => parseTextMessage('{"command":"process","params":{"object":"a","method":""}}')),
+    "BAD_REQUEST",
+  );
+  try {
+    parseTextMessage('{"command":"process","id":"x9","params":{"object":"a"}}');
+    assert.fail("expected an error");
+  } catch (error) {
+    assert.ok(error instanceof ProtocolError);
+    assert.equal(error.id, "x9");
+    assert.match(error.message, /params\.method must be a non-empty string/);
+  }
+});
+
+Deno.test("parseTextMessage refuses args nested past the limit, and accepts them at it", () => {
+  const nest = (depth: number) => "[".repeat(depth - 1) + "]".repeat(depth - 1);
+  const at = `{"command":"process","params":{"object":"a","method":"b","args":{"x":${
+    nest(MAX_ARGS_DEPTH)
+  }}}}`;
+  assert.equal(parseTextMessage(at).command, "process");
+  const over = `{"command":"process","params":{"object":"a","method":"b","args":{"x":${
+    nest(10_000)
+  }}}}`;
+  assert.equal(code(() => parseTextMessage(over)), "BAD_REQUEST");
+});
+
+Deno.test("parseBinaryMessage reads a chunk built by encodeChunk, and anything else as a zip", () => {
+  const data = new Uint8Array([1, 2, 3, 4, 5]);
+  const chunk = parseBinaryMessage(encodeChunk("abc", 1024, data, 9));
+  assert.equal(chunk.command, "upload_chunk");
+  if (chunk.command !== "upload_chunk") return;
+  assert.equal(chunk.uploadId, "abc");
+  assert.equal(chunk.offset, 1024);
+  assert.equal(chunk.id, 9);
+  assert.deepEqual([...chunk.data], [...data]);
+  const zip = parseBinaryMessage(new Uint8Array([0x50, 0x4b, 3, 4]));
+  assert.equal(zip.command, "update");
+  const bad = new Uint8Array([0x52, 0x41, 0x43, 0x31, 0, 0, 1, 0, 0x7b]);
+  assert.equal(code(() => parseBinaryMessage(bad)), "BAD_REQUEST");
+});
+
+Deno.test("reply includes id and code only when given, and always data", () => {
+  assert.deepEqual(reply("success", "ok"), { status: "success", message: "ok", data: {} });
+  assert.deepEqual(reply("error", "no", { id: 0, code: "BAD_REQUEST" }), {
+    status: "error",
+    message: "no",
+    data: {},
+    code: "BAD_REQUEST",
+    id: 0,
+  });
+});
