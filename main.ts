@@ -10,10 +10,9 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
-import { type AgentConfig, ConfigError, loadConfig } from "./config.ts";
-import { type WorkerCommand, WorkerSupervisor, WsGateway } from "./gateway/mod.ts";
+import type { AgentConfig } from "./config.ts";
+import type { WorkerCommand } from "./gateway/mod.ts";
 import { logger, setupLogging, shutdownLogging } from "./log.ts";
-import { IPC_MAX_FRAME_BYTES, runWorker } from "./worker/mod.ts";
 
 /** The agent's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -34,17 +33,16 @@ Options:
   --help               print this help
 `;
 
-/** The command that runs the worker: this binary when compiled, else `deno run` with minimal permissions. */
-function workerCommand(config: AgentConfig): WorkerCommand {
+/**
+ * The command that runs the worker: this binary when compiled, else `deno run` with
+ * minimal permissions; or why the configuration cannot be expressed as flags.
+ */
+function workerCommand(config: AgentConfig): WorkerCommand | string {
   if (Deno.build.standalone) return { program: Deno.execPath(), args: ["worker", "--ipc"] };
   const root = import.meta.dirname ?? ".";
   const storage = config.storage.dir;
   for (const path of [storage, root, config.python.command]) {
-    if (path.includes(",")) {
-      throw new ConfigError(
-        `Invalid config: a path used in permission flags contains a comma: ${path}`,
-      );
-    }
+    if (path.includes(",")) return `a path used in permission flags contains a comma: ${path}`;
   }
   return {
     program: Deno.execPath(),
@@ -74,6 +72,10 @@ function fail(message: string): never {
 }
 
 async function runAgent(argv: string[]): Promise<void> {
+  // Each process loads only its own half: the worker never needs the gateway or YAML,
+  // the gateway never needs zip.js. This keeps both processes' memory down.
+  const { ConfigError, loadConfig } = await import("./config.ts");
+  const { IPC_MAX_FRAME_BYTES, WorkerSupervisor, WsGateway } = await import("./gateway/mod.ts");
   let flags;
   try {
     flags = parseArgs({
@@ -115,7 +117,7 @@ async function runAgent(argv: string[]): Promise<void> {
       idleTimeoutS: number("idle-timeout", flags["idle-timeout"], 1, 3600),
     });
   } catch (error) {
-    fail(error instanceof Error ? error.message : String(error));
+    fail(error instanceof ConfigError ? error.message : String(error));
   }
   const storage = config.storage.dir;
   await Deno.mkdir(join(storage, "logs"), { recursive: true });
@@ -127,9 +129,11 @@ async function runAgent(argv: string[]): Promise<void> {
     fileCount: config.log.file_count,
   });
 
-  let gateway: WsGateway | undefined;
+  const command = workerCommand(config);
+  if (typeof command === "string") fail(`Invalid config: ${command}`);
+  let gateway: InstanceType<typeof WsGateway> | undefined;
   const supervisor = new WorkerSupervisor({
-    command: workerCommand(config),
+    command,
     ipcPath: join(storage, "run", "worker.sock"),
     config,
     maxFrameBytes: IPC_MAX_FRAME_BYTES,
@@ -190,6 +194,7 @@ async function runWorkerMode(argv: string[]): Promise<void> {
   const ignore = () => {};
   Deno.addSignalListener("SIGINT", ignore);
   Deno.addSignalListener("SIGTERM", ignore);
+  const { runWorker } = await import("./worker/mod.ts");
   try {
     await runWorker({ ipcPath: values.ipc });
   } finally {

@@ -3,6 +3,7 @@
  *
  * @module
  */
+export { IPC_MAX_FRAME_BYTES } from "../ipc/mod.ts";
 export {
   CHUNK_MAGIC,
   type ClientCommand,

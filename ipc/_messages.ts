@@ -7,6 +7,9 @@
  * @module
  */
 
+/** The largest frame between gateway and worker: a whole one-message UPDATE plus its header. */
+export const IPC_MAX_FRAME_BYTES = 96 * 1024 * 1024;
+
 /** Operations the gateway asks of the worker. */
 export type WorkerOp =
   | "update"

@@ -11,6 +11,7 @@ import { CppExecutor, type ExitInfo, installRuntime, PythonExecutor } from "../e
 import {
   type CallOutcome,
   connectUnix,
+  IPC_MAX_FRAME_BYTES,
   IpcChannel,
   type IpcMessage,
   type RequestMessage,
@@ -20,9 +21,6 @@ import { type ProjectMeta, ProjectStore } from "./_project_store.ts";
 import { UploadManager } from "./_uploads.ts";
 
 const log = logger("worker");
-
-/** The largest IPC frame: a whole one-message UPDATE plus its header. */
-export const IPC_MAX_FRAME_BYTES = 96 * 1024 * 1024;
 
 type Executor = PythonExecutor | CppExecutor;
 type ProjectState = "stopped" | "starting" | "running" | "exited" | "failed";

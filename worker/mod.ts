@@ -3,4 +3,4 @@
  *
  * @module
  */
-export { IPC_MAX_FRAME_BYTES, runWorker, type WorkerOptions } from "./_worker.ts";
+export { runWorker, type WorkerOptions } from "./_worker.ts";
