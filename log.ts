@@ -6,15 +6,16 @@
  *
  * @module
  */
-import { getRotatingFileSink } from "@logtape/file";
 import {
   configure,
   getLogger,
   getStreamSink,
+  getTextFormatter,
   type Logger,
   reset,
   type Sink,
 } from "@logtape/logtape";
+import { getRotatingFileSink } from "./log_file_sink.ts";
 
 /** The root category; every module logs under it. */
 export const ROOT_CATEGORY = "robot-agent";
@@ -35,10 +36,9 @@ export async function setupLogging(options: LoggingOptions): Promise<void> {
   };
   if (options.file) {
     sinks.file = getRotatingFileSink(options.file, {
-      maxSize: options.fileMaxBytes,
-      maxFiles: options.fileCount,
-      bufferSize: 8192,
-      flushInterval: 200,
+      maxBytes: options.fileMaxBytes ?? 10 * 1024 * 1024,
+      count: options.fileCount ?? 5,
+      formatter: getTextFormatter(),
     });
   }
   await configure({

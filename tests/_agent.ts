@@ -396,6 +396,50 @@ export class RawClient {
     await this.conn.write(frame);
   }
 
+  /**
+   * Reads what the server sent until it closes (or `timeoutMs` passes) and returns the
+   * text messages, parsed, and the close code.
+   */
+  async drain(timeoutMs = 5000): Promise<{ messages: Message[]; closeCode: number | undefined }> {
+    const chunks: Uint8Array[] = [];
+    const timer = setTimeout(() => this.close(), timeoutMs);
+    try {
+      const buffer = new Uint8Array(1 << 16);
+      while (true) {
+        const n = await this.conn.read(buffer);
+        if (n === null) break;
+        chunks.push(buffer.slice(0, n));
+      }
+    } catch {
+      // Closed by the timeout: what arrived is parsed below.
+    } finally {
+      clearTimeout(timer);
+    }
+    const data = new Uint8Array(chunks.reduce((total, c) => total + c.length, 0));
+    chunks.reduce((at, c) => (data.set(c, at), at + c.length), 0);
+    const messages: Message[] = [];
+    let closeCode: number | undefined;
+    let at = 0;
+    while (at + 2 <= data.length) {
+      const opcode = data[at] & 0x0f;
+      let length = data[at + 1] & 0x7f;
+      let start = at + 2;
+      if (length === 126) {
+        length = (data[at + 2] << 8) | data[at + 3];
+        start = at + 4;
+      } else if (length === 127) {
+        length = Number(new DataView(data.buffer, at + 2, 8).getBigUint64(0));
+        start = at + 10;
+      }
+      if (start + length > data.length) break;
+      const payload = data.subarray(start, start + length);
+      if (opcode === 1) messages.push(JSON.parse(new TextDecoder().decode(payload)));
+      if (opcode === 8 && length >= 2) closeCode = (payload[0] << 8) | payload[1];
+      at = start + length;
+    }
+    return { messages, closeCode };
+  }
+
   /** Closes the TCP connection without a close frame. */
   close(): void {
     try {

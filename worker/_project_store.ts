@@ -136,6 +136,8 @@ export class ProjectStore {
       throw storageError("Cannot stage project", error);
     }
     try {
+      // zip.js costs ~10 MB of memory: load it with the first UPDATE, not at start-up.
+      const { extractZip } = await import("./_extract.ts");
       const result = await extractZip(source, join(stage, "files"), {
         ...this.#options.limits,
         signal: options.signal,
