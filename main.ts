@@ -51,7 +51,9 @@ function workerCommand(config: AgentConfig): WorkerCommand | string {
       "--quiet",
       "--no-prompt",
       `--config=${join(root, "deno.json")}`,
-      `--allow-read=${storage},${join(root, "executors")}`,
+      // Storage, and the agent's own source: the runtime files it ships, and the modules
+      // of its deploy thread (Deno checks read access for what a Web Worker imports).
+      `--allow-read=${storage},${root}`,
       `--allow-write=${storage}`,
       `--allow-run=${config.python.command}`,
       // Deno asks net permission for Unix sockets: exactly the two the worker uses.

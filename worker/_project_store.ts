@@ -15,8 +15,8 @@
 import { join, relative } from "node:path";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
 import { logger } from "../log.ts";
-import { detectProject, type ProjectType } from "./_detect.ts";
-import { type ExtractLimits, extractZip } from "./_extract.ts";
+import type { ProjectInfo, ProjectType } from "./_detect.ts";
+import type { ExtractLimits, ExtractResult } from "./_extract.ts";
 
 const log = logger("worker", "store");
 
@@ -43,6 +43,13 @@ export interface ProjectStoreOptions {
   limits: ExtractLimits;
   /** The built-in project used while nothing was deployed. */
   defaultProject: string;
+  /** Extracts a zip into a folder and detects the project (on the deploy thread). */
+  unpack(
+    source: Uint8Array | string,
+    dest: string,
+    limits: ExtractLimits,
+    signal?: AbortSignal,
+  ): Promise<{ result: ExtractResult; info: ProjectInfo }>;
 }
 
 const VERSION_PATTERN = /^v(\d{6,})$/;
@@ -136,13 +143,12 @@ export class ProjectStore {
       throw storageError("Cannot stage project", error);
     }
     try {
-      // zip.js costs ~10 MB of memory: load it with the first UPDATE, not at start-up.
-      const { extractZip } = await import("./_extract.ts");
-      const result = await extractZip(source, join(stage, "files"), {
-        ...this.#options.limits,
-        signal: options.signal,
-      });
-      const info = await detectProject(join(stage, "files"));
+      const { result, info } = await this.#options.unpack(
+        source,
+        join(stage, "files"),
+        this.#options.limits,
+        options.signal,
+      );
       const version = ((await this.versions()).at(-1) ?? this.#current?.version ?? 0) + 1;
       const name = versionName(version);
       const meta = {

@@ -140,6 +140,11 @@ export class UploadManager {
     return step;
   }
 
+  /** Uploads in progress. */
+  get openCount(): number {
+    return this.#open.size;
+  }
+
   /** Whether upload `id` has all its bytes. */
   isComplete(id: string): boolean {
     const upload = this.#open.get(id);

@@ -18,7 +18,7 @@ import {
 } from "../ipc/mod.ts";
 import { logger, setupLogging, shutdownLogging } from "../log.ts";
 import { type ProjectMeta, ProjectStore } from "./_project_store.ts";
-import { UploadManager } from "./_uploads.ts";
+import { DeployThread } from "./_deploy_client.ts";
 
 const log = logger("worker");
 
@@ -47,7 +47,7 @@ class Worker {
   #config: AgentConfig;
   #channel: IpcChannel;
   #store: ProjectStore;
-  #uploads: UploadManager;
+  #uploads: DeployThread;
   #hostScript: string;
   #executor: Executor | undefined;
   #running: ProjectMeta | undefined;
@@ -76,17 +76,19 @@ class Worker {
     const storage = config.storage.dir;
     this.#statePath = join(storage, "state.json");
     this.#runDir = join(storage, "run");
+    this.#uploads = new DeployThread({
+      uploadDir: join(storage, "uploads"),
+      maxUploadBytes: config.upload.max_bytes,
+    });
     this.#store = new ProjectStore(storage, {
       keepVersions: config.storage.keep_versions,
       defaultProject,
+      unpack: (source, dest, limits, signal) => this.#uploads.unpack(source, dest, limits, signal),
       limits: {
         maxEntries: config.zip.max_entries,
         maxUncompressedBytes: config.zip.max_uncompressed_bytes,
         maxRatio: config.zip.max_ratio,
       },
-    });
-    this.#uploads = new UploadManager(join(storage, "uploads"), {
-      maxBytes: config.upload.max_bytes,
     });
   }
 
@@ -336,7 +338,7 @@ class Worker {
         data: { ...progress, complete: true },
       });
     } finally {
-      await this.#uploads.discard(id);
+      await this.#uploads.discard(id).catch(() => {});
     }
   }
 
