@@ -5,8 +5,7 @@
  */
 import { AgentError, ErrorCode } from "../errors.ts";
 import { logger } from "../log.ts";
-import { pipeLines } from "./_log_lines.ts";
-import type { ExitInfo } from "./_python.ts";
+import { type ExitInfo, watchChild } from "./_child.ts";
 
 const log = logger("executors", "cpp");
 const outputLog = logger("project", "cpp");
@@ -75,14 +74,7 @@ export class CppExecutor {
         }`,
       );
     }
-    const output = Promise.all([
-      pipeLines(child.stdout, outputLog, "info"),
-      pipeLines(child.stderr, outputLog, "warn"),
-    ]);
-    const exited = child.status.then(async (status) => {
-      await output;
-      return { code: status.code, signal: status.signal };
-    });
+    const exited = watchChild(child, outputLog);
     const self = new CppExecutor(child, exited, options);
     exited.then((info) => {
       self.#running = false;

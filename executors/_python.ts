@@ -11,22 +11,17 @@ import { AgentError, ErrorCode } from "../errors.ts";
 import {
   acceptOne,
   type CallOutcome,
+  failedOutcome,
   IpcChannel,
   type IpcMessage,
   listenUnix,
   removeSocketFile,
 } from "../ipc/mod.ts";
 import { logger } from "../log.ts";
-import { pipeLines } from "./_log_lines.ts";
+import { type ExitInfo, watchChild } from "./_child.ts";
 
 const log = logger("executors", "python");
 const outputLog = logger("project", "python");
-
-/** How a child process ended. */
-export interface ExitInfo {
-  code: number;
-  signal: Deno.Signal | null;
-}
 
 /** Options for {@linkcode PythonExecutor.start}. */
 export interface PythonStartOptions {
@@ -141,14 +136,7 @@ export class PythonExecutor {
         }`,
       );
     }
-    const output = Promise.all([
-      pipeLines(child.stdout, outputLog, "info"),
-      pipeLines(child.stderr, outputLog, "warn"),
-    ]);
-    const exited = child.status.then(async (status) => {
-      await output;
-      return { code: status.code, signal: status.signal };
-    });
+    const exited = watchChild(child, outputLog);
 
     // Messages after `ready` go to the executor, once it exists.
     const box: { self?: PythonExecutor } = {};
@@ -406,16 +394,11 @@ function isAbandoned(error: unknown): boolean {
 
 function exitedOutcome(object: string, method: string, info?: ExitInfo): CallOutcome {
   const how = info ? (info.signal ? `signal ${info.signal}` : `code ${info.code}`) : "earlier";
-  return {
+  return failedOutcome(
     object,
     method,
-    ok: false,
-    error: {
-      code: ErrorCode.EXECUTOR_EXITED,
-      type: "ExecutorExited",
-      message:
-        `Call failed: the Python process exited (${how}) before ${object}.${method} returned`,
-      traceback: null,
-    },
-  };
+    ErrorCode.EXECUTOR_EXITED,
+    "ExecutorExited",
+    `Call failed: the Python process exited (${how}) before ${object}.${method} returned`,
+  );
 }

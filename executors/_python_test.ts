@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type ExitInfo, PythonExecutor } from "./_python.ts";
+import type { ExitInfo } from "./_child.ts";
+import { PythonExecutor } from "./_python.ts";
 
 const HOST_SCRIPT = fileURLToPath(new URL("python_host.py", import.meta.url));
 const HARD_GRACE_S = 0.5;

@@ -5,5 +5,6 @@
  * @module
  */
 export { CppExecutor, type CppStartOptions } from "./_cpp.ts";
-export { type ExitInfo, PythonExecutor, type PythonStartOptions } from "./_python.ts";
+export type { ExitInfo } from "./_child.ts";
+export { PythonExecutor, type PythonStartOptions } from "./_python.ts";
 export { installRuntime, RUNTIME_SOURCE_DIR, type RuntimeFiles } from "./_runtime.ts";

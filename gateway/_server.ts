@@ -6,7 +6,7 @@
  */
 import type { AgentConfig } from "../config.ts";
 import { ErrorCode, errorCode, errorMessage } from "../errors.ts";
-import type { CallOutcome, ReplyMessage } from "../ipc/mod.ts";
+import { type CallOutcome, failedOutcome, type ReplyMessage } from "../ipc/mod.ts";
 import { logger } from "../log.ts";
 import {
   type ClientCommand,
@@ -60,6 +60,8 @@ class Connection {
 interface CallRoute {
   clientId: ClientId | undefined;
   origin: Connection;
+  object: string;
+  method: string;
 }
 
 /** What is being delivered: results are never dropped silently; events may be. */
@@ -152,15 +154,13 @@ export class WsGateway {
       this.#calls.delete(requestId);
       const message: ServerMessage = {
         status: "callback",
-        data: {
-          ok: false,
-          error: {
-            code: ErrorCode.SHUTTING_DOWN,
-            type: "ShuttingDown",
-            message: "Call failed: the agent is shutting down",
-            traceback: null,
-          },
-        },
+        data: failedOutcome(
+          route.object,
+          route.method,
+          ErrorCode.SHUTTING_DOWN,
+          "ShuttingDown",
+          "Call failed: the agent is shutting down",
+        ),
       };
       if (route.clientId !== undefined) message.id = route.clientId;
       this.#deliver(route.origin, message, "result");
@@ -335,7 +335,12 @@ export class WsGateway {
         const params = { object: command.object, method: command.method, args: command.args };
         supervisor.request("process", params).then((res) => {
           if (!res.ok) return answer(res);
-          this.#calls.set(res.id, { clientId: id, origin });
+          this.#calls.set(res.id, {
+            clientId: id,
+            origin,
+            object: command.object,
+            method: command.method,
+          });
           if (id !== undefined) this.#callIds.set(id, res.id);
           send(reply("success", "Call accepted", {
             id,

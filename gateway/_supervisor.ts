@@ -9,6 +9,7 @@ import { ErrorCode } from "../errors.ts";
 import {
   acceptOne,
   type CallOutcome,
+  failedOutcome,
   IpcChannel,
   type IpcMessage,
   listenUnix,
@@ -296,17 +297,16 @@ export class WorkerSupervisor {
     }
     this.#pending.clear();
     for (const [id, call] of this.#accepted) {
-      this.#options.onCallback(id, {
-        object: call.object,
-        method: call.method,
-        ok: false,
-        error: {
-          code: ErrorCode.WORKER_EXITED,
-          type: "WorkerExited",
-          message: `Call failed: the worker exited (${how}) before it returned`,
-          traceback: null,
-        },
-      });
+      this.#options.onCallback(
+        id,
+        failedOutcome(
+          call.object,
+          call.method,
+          ErrorCode.WORKER_EXITED,
+          "WorkerExited",
+          `Call failed: the worker exited (${how}) before it returned`,
+        ),
+      );
     }
     this.#accepted.clear();
     // A worker that dies while starting is retried by whoever started it.

@@ -64,6 +64,17 @@ export interface CallOutcome {
   };
 }
 
+/** The outcome of a call that failed outside the project's code (a process died, a shutdown). */
+export function failedOutcome(
+  object: string,
+  method: string,
+  code: string,
+  type: string,
+  message: string,
+): CallOutcome {
+  return { object, method, ok: false, error: { code, type, message, traceback: null } };
+}
+
 /** Worker → gateway: the result of an accepted PROCESS request `id`. */
 export interface CallbackMessage {
   t: "cb";

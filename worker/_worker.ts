@@ -11,6 +11,7 @@ import { CppExecutor, type ExitInfo, installRuntime, PythonExecutor } from "../e
 import {
   type CallOutcome,
   connectUnix,
+  failedOutcome,
   IPC_MAX_FRAME_BYTES,
   IpcChannel,
   type IpcMessage,
@@ -232,19 +233,16 @@ class Worker {
     const running = revive ? this.#revive() : Promise.resolve(executor);
     running.then(
       (live) => live.call(id, object, method, args),
-      (error): CallOutcome => ({
-        object,
-        method,
-        ok: false,
-        error: {
-          code: ErrorCode.EXECUTOR_EXITED,
-          type: "ExecutorExited",
-          message: `Call failed: the Python process had exited and could not be restarted: ${
+      (error): CallOutcome =>
+        failedOutcome(
+          object,
+          method,
+          ErrorCode.EXECUTOR_EXITED,
+          "ExecutorExited",
+          `Call failed: the Python process had exited and could not be restarted: ${
             errorMessage(error)
           }`,
-          traceback: null,
-        },
-      }),
+        ),
     ).then((outcome) => {
       if (outcome.ok) this.#counts.completed++;
       else this.#counts.failed++;

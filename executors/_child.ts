@@ -1,5 +1,5 @@
 /**
- * Turns a child's output stream into log lines, reading it to the end.
+ * Watching a child process: its output becomes log lines, its exit a value.
  *
  * @module
  */
@@ -36,4 +36,25 @@ export async function pipeLines(
     // The child went away mid-read; what was read is logged below.
   }
   if (rest) emit(rest);
+}
+
+/** How a child process ended. */
+export interface ExitInfo {
+  code: number;
+  signal: Deno.Signal | null;
+}
+
+/**
+ * Logs a child's stdout (info) and stderr (warn) line by line and resolves with its exit
+ * once both streams are drained, so no output is lost or left unread.
+ */
+export function watchChild(child: Deno.ChildProcess, log: Logger): Promise<ExitInfo> {
+  const output = Promise.all([
+    pipeLines(child.stdout, log, "info"),
+    pipeLines(child.stderr, log, "warn"),
+  ]);
+  return child.status.then(async (status) => {
+    await output;
+    return { code: status.code, signal: status.signal };
+  });
 }
