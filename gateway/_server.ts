@@ -22,6 +22,9 @@ import type { WorkerSupervisor } from "./_supervisor.ts";
 
 const log = logger("gateway", "server");
 
+/** The largest piece of an upload chunk sent to the worker in one IPC frame. */
+const IPC_SLICE_BYTES = 256 * 1024;
+
 /** Close code sent to a second client while one is connected. */
 export const CLOSE_BUSY = 4001;
 /** Close code for a message over `gateway.max_message_bytes`. */
@@ -412,27 +415,42 @@ export class WsGateway {
           send(reply("error", message, { id, code: ErrorCode.UPLOAD_ERROR }));
           return;
         }
-        const params = { upload_id: command.uploadId, offset: command.offset };
-        supervisor.request("upload_chunk", params, command.data).then((res) => {
-          const data = (res.data ?? {}) as Record<string, unknown>;
-          if (data.complete) {
-            // The last chunk: the deploy's outcome is the reply to upload_begin.
-            const begin = this.#uploads.get(command.uploadId) ?? { id: undefined, origin };
-            this.#uploads.delete(command.uploadId);
-            this.#deliver(
-              begin.origin,
-              res.ok
-                ? reply("success", res.message, { id: begin.id, data })
-                : reply("error", res.message, { id: begin.id, code: res.code, data }),
-              "result",
-            );
-            if (text) send(reply("success", "Chunk stored", { id, data }));
-          } else if (res.ok && !text) {
-            this.#deliver(origin, { status: "callback", event: "upload_progress", data }, "event");
-          } else {
-            answer(res);
-          }
-        });
+        // Pieces of at most IPC_SLICE_BYTES go to the worker, so an urgent request (a
+        // robot command) waits behind at most one slice, never a whole chunk.
+        const slices: Promise<ReplyMessage>[] = [];
+        const count = Math.max(1, Math.ceil(command.data.length / IPC_SLICE_BYTES));
+        for (let i = 0; i < count; i++) {
+          const at = i * IPC_SLICE_BYTES;
+          const params = { upload_id: command.uploadId, offset: command.offset + at };
+          const body = command.data.subarray(at, at + IPC_SLICE_BYTES);
+          slices.push(supervisor.request("upload_chunk", params, body));
+        }
+        Promise.all(slices).then((replies) => replies.find((r) => !r.ok) ?? replies.at(-1)!).then(
+          (res) => {
+            const data = (res.data ?? {}) as Record<string, unknown>;
+            if (data.complete) {
+              // The last chunk: the deploy's outcome is the reply to upload_begin.
+              const begin = this.#uploads.get(command.uploadId) ?? { id: undefined, origin };
+              this.#uploads.delete(command.uploadId);
+              this.#deliver(
+                begin.origin,
+                res.ok
+                  ? reply("success", res.message, { id: begin.id, data })
+                  : reply("error", res.message, { id: begin.id, code: res.code, data }),
+                "result",
+              );
+              if (text) send(reply("success", "Chunk stored", { id, data }));
+            } else if (res.ok && !text) {
+              this.#deliver(
+                origin,
+                { status: "callback", event: "upload_progress", data },
+                "event",
+              );
+            } else {
+              answer(res);
+            }
+          },
+        );
         return;
       }
     }

@@ -21,6 +21,12 @@ import { logger } from "../log.ts";
 
 const log = logger("gateway", "supervisor");
 
+/**
+ * Requests that may overtake queued ones: they do not depend on what was sent before
+ * them, and a robot command must not wait behind megabytes of upload.
+ */
+const URGENT_OPS: ReadonlySet<WorkerOp> = new Set(["process", "cancel", "status", "safety_stop"]);
+
 /** How to launch the worker: a program and its arguments (the IPC path is appended). */
 export interface WorkerCommand {
   program: string;
@@ -136,7 +142,7 @@ export class WorkerSupervisor {
     return new Promise((resolve) => {
       this.#pending.set(id, { op, params, resolve });
       try {
-        channel.send({ t: "req", id, op, params }, body);
+        channel.send({ t: "req", id, op, params }, body, { urgent: URGENT_OPS.has(op) });
       } catch (error) {
         this.#pending.delete(id);
         resolve({

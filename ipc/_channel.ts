@@ -46,7 +46,10 @@ export class IpcChannel {
   #codec: IpcCodec;
   #max: number;
   #onMessage: IpcChannelOptions["onMessage"];
-  #queue: Uint8Array[] = [];
+  /** Frames waiting to be written, each as its parts (header, then body if any). */
+  #queue: Uint8Array[][] = [];
+  /** Urgent frames: written before any queued frame not yet started. */
+  #urgent: Uint8Array[][] = [];
   #queuedBytes = 0;
   #writing = false;
   #closed = false;
@@ -86,10 +89,14 @@ export class IpcChannel {
   /**
    * Queues one message (and, for the `json+body` codec, optional body bytes).
    *
+   * An `urgent` message overtakes queued messages that have not started to go out; a
+   * frame already being written always completes first. Use it for messages whose order
+   * relative to the queue does not matter (a robot command behind a bulk upload).
+   *
    * @throws {RangeError} when the encoded frame would exceed the frame limit.
    * Messages sent after close are dropped: the reader of `closed` handles loss.
    */
-  send(message: IpcMessage, body?: Uint8Array): void {
+  send(message: IpcMessage, body?: Uint8Array, options: { urgent?: boolean } = {}): void {
     if (this.#closed) return;
     const json = encoder.encode(JSON.stringify(message));
     const bodyBytes = body?.length ?? 0;
@@ -107,12 +114,9 @@ export class IpcChannel {
     writeHeader(head, 0, length);
     if (extra) writeHeader(head, HEADER_BYTES, json.length);
     head.set(json, HEADER_BYTES + extra);
-    this.#queue.push(head);
-    this.#queuedBytes += head.length;
-    if (body && bodyBytes > 0) {
-      this.#queue.push(body);
-      this.#queuedBytes += bodyBytes;
-    }
+    const frame = body && bodyBytes > 0 ? [head, body] : [head];
+    (options.urgent ? this.#urgent : this.#queue).push(frame);
+    this.#queuedBytes += head.length + bodyBytes;
     if (!this.#writing) {
       this.#writing = true;
       queueMicrotask(() => this.#writeLoop());
@@ -132,12 +136,13 @@ export class IpcChannel {
 
   async #writeLoop(): Promise<void> {
     try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        const batch = this.#takeBatch();
-        this.#queuedBytes -= batch.length;
-        let written = 0;
-        while (written < batch.length) {
-          written += await this.#conn.write(batch.subarray(written));
+      while ((this.#urgent.length > 0 || this.#queue.length > 0) && !this.#closed) {
+        for (const part of this.#takeBatch(this.#urgent.length > 0 ? this.#urgent : this.#queue)) {
+          this.#queuedBytes -= part.length;
+          let written = 0;
+          while (written < part.length) {
+            written += await this.#conn.write(part.subarray(written));
+          }
         }
       }
     } catch (error) {
@@ -147,26 +152,31 @@ export class IpcChannel {
     }
   }
 
-  #takeBatch(): Uint8Array {
-    const first = this.#queue[0];
-    if (first.length >= BATCH_COPY_LIMIT || this.#queue.length === 1) {
-      this.#queue.shift();
-      return first;
-    }
+  /**
+   * Takes whole frames off a queue: one large frame's parts as they are, or several small
+   * frames copied into one buffer so they go out in one system call.
+   */
+  #takeBatch(queue: Uint8Array[][]): Uint8Array[] {
+    const size = (frame: Uint8Array[]) => frame.reduce((total, part) => total + part.length, 0);
+    const first = queue[0];
+    if (queue.length === 1 || size(first) >= BATCH_COPY_LIMIT) return queue.shift()!;
     let count = 0;
-    let size = 0;
-    for (const part of this.#queue) {
-      if (size + part.length > BATCH_COPY_LIMIT && count > 0) break;
-      size += part.length;
+    let total = 0;
+    for (const frame of queue) {
+      const bytes = size(frame);
+      if (total + bytes > BATCH_COPY_LIMIT && count > 0) break;
+      total += bytes;
       count++;
     }
-    const batch = new Uint8Array(size);
+    const batch = new Uint8Array(total);
     let at = 0;
-    for (const part of this.#queue.splice(0, count)) {
-      batch.set(part, at);
-      at += part.length;
+    for (const frame of queue.splice(0, count)) {
+      for (const part of frame) {
+        batch.set(part, at);
+        at += part.length;
+      }
     }
-    return batch;
+    return [batch];
   }
 
   async #readLoop(): Promise<void> {

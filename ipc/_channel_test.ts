@@ -103,3 +103,22 @@ Deno.test("IpcChannel closes with an error when the peer announces an oversized 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("IpcChannel lets an urgent message overtake queued bulk frames", async () => {
+  const { a, b, got, dir, wait } = await pair("json+body", 8 << 20);
+  try {
+    for (let i = 0; i < 4; i++) a.send({ t: "bulk", i }, new Uint8Array(1 << 20));
+    a.send({ t: "urgent" }, undefined, { urgent: true });
+    await wait(5);
+    const order = got.map((g) => g.message.t === "bulk" ? `bulk${g.message.i}` : "urgent");
+    // The first bulk frame may already be on its way; the urgent one passes the rest.
+    assert.ok(order.indexOf("urgent") <= 1, order.join(","));
+    assert.deepEqual(order.filter((t) => t !== "urgent"), ["bulk0", "bulk1", "bulk2", "bulk3"]);
+    for (const g of got) if (g.message.t === "bulk") assert.equal(g.body?.length, 1 << 20);
+  } finally {
+    a.close();
+    b.close();
+    await Promise.all([a.closed, b.closed]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
