@@ -67,6 +67,26 @@ function workerCommand(config: AgentConfig): WorkerCommand | string {
   };
 }
 
+/**
+ * The interpreter's real path: version managers (pyenv) put a shell-script shim first on
+ * PATH that costs ~200 ms per start, and the worker's `--allow-run` should name the real
+ * binary. Falls back to the name as configured; a missing interpreter is reported when a
+ * project starts.
+ */
+async function resolveInterpreter(command: string): Promise<string> {
+  try {
+    const output = await new Deno.Command(command, {
+      args: ["-c", "import sys; print(sys.executable)"],
+      stdin: "null",
+      stderr: "null",
+    }).output();
+    const path = new TextDecoder().decode(output.stdout).trim();
+    return output.success && path.startsWith("/") ? path : command;
+  } catch {
+    return command;
+  }
+}
+
 function fail(message: string): never {
   // deno-lint-ignore no-console -- the CLI's own output
   console.error(`robot-agent: ${message}`);
@@ -131,6 +151,7 @@ async function runAgent(argv: string[]): Promise<void> {
     fileCount: config.log.file_count,
   });
 
+  config.python.command = await resolveInterpreter(config.python.command);
   const command = workerCommand(config);
   if (typeof command === "string") fail(`Invalid config: ${command}`);
   let gateway: InstanceType<typeof WsGateway> | undefined;
