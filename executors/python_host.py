@@ -28,6 +28,14 @@ agent decides how long to wait for that before killing the process.
 "result": {"in_flight": K, "abandoned": [ids], "threads": T}}``: calls not yet
 answered, abandoned calls not yet settled, and the live Python threads in the process.
 
+Where project code runs: the import and ``init()`` on the main thread, with no event
+loop running (an async ``init()`` is run to completion on the host's loop there); sync
+methods on a pool of ``--threads`` threads, each of which sends its own result. A project
+with async methods has the main thread then run an asyncio loop, which reads the socket
+and runs those methods. Otherwise the main thread reads the socket with blocking reads,
+asyncio is imported only if the project did so or returns something to await, and the
+loop runs on a thread of its own.
+
 Exit codes: 0 after ``shutdown`` or when the agent closes the socket, 1 when the project
 fails to load, 2 on bad arguments or when the socket cannot be reached, 3 on a protocol
 error (a frame over the limit, or a frame that is not a JSON object).
@@ -36,20 +44,20 @@ Stdlib only; runs on Python 3.8.
 """
 
 import argparse
-import asyncio
-import ctypes
 import importlib.util
 import inspect
 import json
+import math
 import os
+import queue
 import signal
+import socket
 import struct
 import sys
-import sysconfig
 import threading
-import traceback
+import time
 import types
-from concurrent.futures import ThreadPoolExecutor
+from heapq import heapify, heappop, heappush
 
 EXIT_OK = 0
 EXIT_LOAD_FAILED = 1
@@ -58,13 +66,15 @@ EXIT_PROTOCOL_ERROR = 3
 
 # A safety stop must answer even when a hook hangs, so each hook gets this long.
 STOP_HOOK_TIMEOUT = 10.0
-# How long the last frames may take to flush before the process exits anyway.
+# How long the last frame being written may take before the process exits anyway.
 CLOSE_TIMEOUT = 5.0
 
 _HEADER = struct.Struct(">I")
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _HOST_FILE = os.path.abspath(__file__)
-_STDLIB_DIR = os.path.realpath(sysconfig.get_paths()["stdlib"]) + os.sep
+# The folder of os.py is the standard library's; sysconfig would tell the same but load
+# the interpreter's whole build configuration to do it.
+_STDLIB_DIR = os.path.dirname(os.path.realpath(os.__file__)) + os.sep
 _NOT_OBJECTS = (
     type,
     types.ModuleType,
@@ -72,6 +82,13 @@ _NOT_OBJECTS = (
     types.BuiltinFunctionType,
     types.MethodType,
 )
+# Bytes read from the socket at a time.
+_READ_SIZE = 65536
+# Frames up to this size go out in one write; a bigger body is not copied just to put
+# four bytes in front of it.
+_JOIN_LIMIT = 65536
+# Longest single wait of the timeout thread; a call's timeout may be far longer.
+_LONGEST_WAIT = 3600.0
 _stdlib_modules = {}
 
 
@@ -83,24 +100,30 @@ class _CallInterrupted(BaseException):
 
 
 class _Call:
-    """One call in flight; it is settled (answered) exactly once."""
+    """One call in flight; it is settled (answered) exactly once.
+
+    The fields other threads change are guarded by the host's lock.
+    """
 
     __slots__ = (
-        "id", "label", "settled", "timer", "task", "future", "thread", "building", "abandoned"
+        "id", "label", "settled", "busy", "thread", "abandoned", "reported", "is_async", "task"
     )
 
     def __init__(self, call_id, label):
         self.id = call_id
         self.label = label
         self.settled = False
-        self.timer = None
-        self.task = None
-        # The pool future running the method, or creating its object while building.
-        self.future = None
+        # A pool thread runs project code for the call: its object's constructor or the method.
+        self.busy = False
+        # That thread's id while it runs the method, the one place an interrupt may land.
         self.thread = None
-        self.building = False
-        # Answered while its thread still ran project code; a "settled" frame is owed.
+        # Answered while busy; a "settled" frame is owed once the thread is done...
         self.abandoned = False
+        # ...but only after the answer itself has gone out.
+        self.reported = False
+        # Handed to the event loop, which alone touches the task.
+        self.is_async = False
+        self.task = None
 
 
 def _log(message):
@@ -108,16 +131,15 @@ def _log(message):
     sys.stderr.flush()
 
 
-def _frame(message):
-    body = _ENCODER.encode(message).encode("utf-8")
-    return _HEADER.pack(len(body)) + body
+def _encode(message):
+    return _ENCODER.encode(message).encode("utf-8")
 
 
-def _error_frame(call_id, code, type_name, message, formatted_traceback=None, abandoned=None):
+def _error_body(call_id, code, type_name, message, formatted_traceback=None, abandoned=None):
     error = {"code": code, "type": type_name, "message": message, "traceback": formatted_traceback}
     if abandoned is not None:
         error["abandoned"] = abandoned
-    return _frame({"t": "result", "id": call_id, "ok": False, "error": error})
+    return _encode({"t": "result", "id": call_id, "ok": False, "error": error})
 
 
 def _safe_str(value):
@@ -136,10 +158,18 @@ def _safe_repr(value):
 
 def _format_exception(exc):
     """The traceback of a project exception, without the host's own leading frames."""
+    import traceback
+
     tb = exc.__traceback__
     while tb is not None and _is_host_frame(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _format_current_exception():
+    import traceback
+
+    return traceback.format_exc()
 
 
 def _is_host_frame(filename):
@@ -152,9 +182,16 @@ def _format_seconds(seconds):
 
 def _raise_in_thread(thread_id, exc_type):
     """Asks the interpreter to raise exc_type in a thread at its next bytecode."""
+    import ctypes
+
     set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
     if set_async_exc(ctypes.c_ulong(thread_id), ctypes.py_object(exc_type)) > 1:
         set_async_exc(ctypes.c_ulong(thread_id), None)
+
+
+def _close_awaitable(awaitable):
+    if inspect.iscoroutine(awaitable):
+        awaitable.close()
 
 
 def _is_stdlib(module_name):
@@ -209,78 +246,321 @@ def _describe_method(target, name):
     return method, signature, inspect.iscoroutinefunction(method)
 
 
+def _is_async_method(owner, name):
+    try:
+        return inspect.iscoroutinefunction(getattr(owner, name))
+    except Exception:
+        return False
+
+
 def _is_positive_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
-class _Channel(asyncio.Protocol):
-    """Splits the byte stream into frames and hands each decoded message to the host."""
+class _Writer:
+    """Sends frames from any thread; each goes out whole, never interleaved with another.
 
-    def __init__(self, host, max_frame):
-        self._host = host
-        self._max_frame = max_frame
-        self._buffer = bytearray()
+    The socket is blocking, so a writer waits while the agent's side of it is full; the
+    agent reads all the time, and whatever is written meanwhile waits its turn.
+    """
 
-    def connection_made(self, transport):
-        # Calls wait until the project is loaded and "ready" has gone out.
-        transport.pause_reading()
-        self._host.attach(transport)
+    def __init__(self, sock):
+        self._sock = sock
+        self._lock = threading.Lock()
+        self._closed = False
 
-    def data_received(self, data):
-        buffer = self._buffer
-        buffer += data
-        size = len(buffer)
-        start = 0
-        host = self._host
-        while size - start >= 4 and not host.closing:
-            length = _HEADER.unpack_from(buffer, start)[0]
-            if length > self._max_frame:
-                host.protocol_error(
-                    f"frame length {length} exceeds the limit of {self._max_frame} bytes"
-                )
+    def send(self, body):
+        """Sends one frame holding body (encoded JSON) unless the writer is closed."""
+        header = _HEADER.pack(len(body))
+        with self._lock:
+            if self._closed:
                 return
-            end = start + 4 + length
-            if end > size:
-                break
             try:
-                message = json.loads(buffer[start + 4:end])
-            except ValueError as exc:
-                host.protocol_error(f"frame is not valid UTF-8 JSON: {exc}")
+                if len(body) <= _JOIN_LIMIT:
+                    self._sock.sendall(header + body)
+                else:
+                    self._sock.sendall(header)
+                    self._sock.sendall(body)
+            except OSError:
+                # The agent has gone; the reader meets the end of the stream and exits.
+                self._closed = True
+
+    def close(self, timeout):
+        """Stops all sending once the frame being sent is out; False if that took too long."""
+        finished = self._lock.acquire(timeout=timeout)
+        self._closed = True
+        if finished:
+            self._lock.release()
+        return finished
+
+
+class _Pool:
+    """Threads that run sync calls, started as needed up to a limit.
+
+    Cheaper per call than concurrent.futures.ThreadPoolExecutor, whose future, work item and
+    Python-level semaphore cost more than a short robot command itself.
+    """
+
+    def __init__(self, size):
+        self._size = size
+        self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._started = 0
+        # Threads done with their last task and not yet promised a new one.
+        self._idle = 0
+
+    def submit(self, function, *args):
+        self._queue.put((function, args))
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
                 return
-            start = end
-            host.handle(message)
-        if start:
-            del buffer[:start]
+            if self._started == self._size:
+                return
+            self._started += 1
+            name = "call-%d" % self._started
+        threading.Thread(target=self._work, name=name, daemon=True).start()
 
-    def eof_received(self):
-        self._host.request_exit(EXIT_OK)
+    def _work(self):
+        get = self._queue.get
+        while True:
+            function, args = get()
+            try:
+                function(*args)
+            except BaseException:
+                _log(f"internal error in a call thread:\n{_format_current_exception()}")
+            with self._lock:
+                self._idle += 1
 
-    def connection_lost(self, exc):
-        self._host.connection_lost()
+
+class _Deadlines:
+    """Times out calls from one thread, started with the first call that has a timeout.
+
+    A call answered in time stays queued until its deadline comes round or the queue is
+    compacted, and the thread is woken only for a deadline earlier than the one it sleeps
+    until: with the usual single timeout that never happens, so a call costs it nothing.
+    """
+
+    def __init__(self, expire):
+        self._expire = expire
+        self._heap = []
+        self._compact_at = 64
+        self._condition = threading.Condition(threading.Lock())
+        self._started = False
+        self._wake_at = math.inf
+
+    def add(self, call, timeout):
+        deadline = time.monotonic() + timeout
+        # id() orders equal deadlines: calls are not comparable, and every queued one is alive.
+        entry = (deadline, id(call), call, timeout)
+        with self._condition:
+            heap = self._heap
+            if len(heap) >= self._compact_at:
+                heap[:] = [queued for queued in heap if not queued[2].settled]
+                heapify(heap)
+                self._compact_at = max(64, 2 * len(heap))
+            heappush(heap, entry)
+            if not self._started:
+                self._started = True
+                threading.Thread(target=self._run, name="call-timeouts", daemon=True).start()
+            elif deadline < self._wake_at:
+                self._condition.notify()
+
+    def _run(self):
+        heap = self._heap
+        condition = self._condition
+        while True:
+            due = []
+            with condition:
+                while not due:
+                    now = time.monotonic()
+                    while heap and heap[0][0] <= now:
+                        entry = heappop(heap)
+                        if not entry[2].settled:
+                            due.append(entry)
+                    if due:
+                        self._wake_at = now
+                    elif heap:
+                        self._wake_at = heap[0][0]
+                        condition.wait(min(self._wake_at - now, _LONGEST_WAIT))
+                    else:
+                        self._wake_at = math.inf
+                        condition.wait()
+            for _, _, call, timeout in due:
+                try:
+                    self._expire(call, timeout)
+                except Exception:
+                    _log(f"internal error timing out a call:\n{_format_current_exception()}")
+
+
+class _EventLoop:
+    """The asyncio loop that runs async methods.
+
+    It exists only when the project needs it: importing asyncio (which loads ssl) adds
+    about 7 MiB to a host of 18, and robot SDKs are sync. It runs on the main thread,
+    which then reads the socket too, when the project has async methods, and otherwise on
+    a thread of its own.
+    """
+
+    def __init__(self, host):
+        import asyncio
+
+        self._host = host
+        # The thread running the loop; others hand it work through call_soon_threadsafe.
+        self._thread = None
+        loop = None
+        if threading.current_thread() is threading.main_thread():
+            loop = _main_thread_loop(asyncio)
+        if loop is None:
+            loop = asyncio.new_event_loop()
+            if threading.current_thread() is threading.main_thread():
+                asyncio.set_event_loop(loop)
+        self.loop = loop
+
+    def run_in_thread(self):
+        threading.Thread(target=self._run_forever, name="asyncio", daemon=True).start()
+
+    def _run_forever(self):
+        import asyncio
+
+        self._thread = threading.get_ident()
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run_until(self, awaitable):
+        """Runs the loop on this thread until awaitable is done; returns its result."""
+        self._thread = threading.get_ident()
+        try:
+            return self.loop.run_until_complete(awaitable)
+        finally:
+            self._thread = None
+
+    def run_here(self, awaitable):
+        """Like run_until, but raises what awaitable raised with the project's frames only."""
+        outcome = []
+        self.run_until(_capture(awaitable, outcome))
+        result, error = outcome[0]
+        if error is not None:
+            raise error
+        return result
+
+    def _call(self, function, *args):
+        if threading.get_ident() == self._thread:
+            function(*args)
+        else:
+            self.loop.call_soon_threadsafe(function, *args)
+
+    def start(self, call, awaitable):
+        """Awaits a call's awaitable on the loop and settles the call with its outcome."""
+        self._call(self._start, call, awaitable)
+
+    def _start(self, call, awaitable):
+        if call.settled:
+            _close_awaitable(awaitable)
+            return
+        call.task = self.loop.create_task(self._run_call(call, awaitable))
+
+    async def _run_call(self, call, awaitable):
+        host = self._host
+        try:
+            result = await awaitable
+        except BaseException as exc:
+            # Includes the CancelledError of our own cancel; the call is settled then.
+            if not call.settled:
+                host.settle(call, host.exception_body(call, exc))
+            return
+        if not call.settled:
+            host.settle(call, host.result_body(call, result))
+
+    def cancel(self, call):
+        """Cancels a call's task, if it has one by the time the loop gets to it."""
+        self._call(self._cancel, call)
+
+    def _cancel(self, call):
+        if call.task is not None:
+            call.task.cancel()
+
+    def wait(self, awaitable, timeout):
+        """From a thread other than the loop's: awaits awaitable on the loop.
+
+        Returns (True, result), or (False, None) when it did not finish within timeout
+        seconds (it is cancelled then); raises what the awaitable raised.
+        """
+        done = threading.Event()
+        outcome = []
+        tasks = []
+        self.loop.call_soon_threadsafe(
+            lambda: tasks.append(self.loop.create_task(_capture(awaitable, outcome, done)))
+        )
+        if not done.wait(timeout):
+            self.loop.call_soon_threadsafe(lambda: tasks[0].cancel())
+            return False, None
+        result, error = outcome[0]
+        if error is not None:
+            raise error
+        return True, result
+
+
+async def _capture(awaitable, outcome, done=None):
+    """Awaits awaitable and appends (result, None) or (None, exception) to outcome."""
+    try:
+        outcome.append((await awaitable, None))
+    except BaseException as exc:
+        outcome.append((None, exc))
+    finally:
+        if done is not None:
+            done.set()
+
+
+def _main_thread_loop(asyncio):
+    """The main thread's current loop, made current by the project's import if it did so.
+
+    On Python 3.8 and 3.9 asyncio objects created at import bind to that loop, and a
+    project may keep it to submit work from its threads, so async calls must run on it.
+    None when there is no usable loop.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        # Python 3.12+ warns when this has to create the loop; that is fine here.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            return None
+    if loop.is_closed() or loop.is_running():
+        return None
+    return loop
 
 
 class _Host:
-    """Loads the project, then answers the agent's messages on the event loop thread."""
+    """Loads the project, then reads the agent's messages on the main thread.
 
-    def __init__(self, loop, options):
-        self._loop = loop
-        self._loop_thread = threading.get_ident()
+    Sync calls run on the pool, which sends each result itself; async calls run on the
+    event loop; timeouts fire on a thread of their own. The lock guards the state of calls
+    that these threads share: whether a call is settled, busy or abandoned.
+    """
+
+    def __init__(self, sock, options):
+        self._sock = sock
+        self._writer = _Writer(sock)
         self._project_dir = os.path.abspath(options.project)
         self._max_frame = options.max_frame
         self._call_timeout = options.call_timeout if options.call_timeout > 0 else None
-        self._pool = ThreadPoolExecutor(max_workers=options.threads)
-        self._transport = None
-        self._closed = False
-        self._stopping = loop.create_future()
-        self._lost = loop.create_future()
+        self._pool = _Pool(options.threads)
+        self._deadlines = _Deadlines(self._expire)
+        self._event_loop = None
+        self._event_loop_lock = threading.Lock()
+        # Whether a loop made from now on gets a thread of its own.
+        self._loop_in_thread = False
+        self._has_async_methods = False
+        self._buffer = bytearray()
         self._module = None
         self._targets = {}
         self._methods = {}
         self._calls = {}
         self._abandoned = set()
-        self._background = set()
-        # Guards _Call.thread so an interrupt is raised only while project code runs.
-        self._thread_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._instantiate_lock = threading.Lock()
         self._handlers = {
             "call": self._on_call,
@@ -289,54 +569,6 @@ class _Host:
             "status": self._on_status,
             "shutdown": self._on_shutdown,
         }
-
-    # Channel
-
-    def attach(self, transport):
-        self._transport = transport
-
-    @property
-    def closing(self):
-        return self._stopping.done()
-
-    def request_exit(self, code):
-        if not self._stopping.done():
-            self._stopping.set_result(code)
-
-    def protocol_error(self, reason):
-        _log("protocol error: " + reason)
-        self.request_exit(EXIT_PROTOCOL_ERROR)
-
-    def connection_lost(self):
-        self._closed = True
-        self.request_exit(EXIT_OK)
-        if not self._lost.done():
-            self._lost.set_result(None)
-
-    def handle(self, message):
-        if type(message) is not dict:
-            self.protocol_error("frame is not a JSON object")
-            return
-        kind = message.get("t")
-        handler = self._handlers.get(kind) if isinstance(kind, str) else None
-        if handler is None:
-            _log(f"ignoring message of unknown type {_safe_repr(kind)}")
-            return
-        try:
-            handler(message)
-        except Exception:
-            # A bug here must not take the channel down with it.
-            _log(f"internal error handling a {kind} message:\n{traceback.format_exc()}")
-
-    def _write(self, frame):
-        if not self._closed:
-            self._transport.write(frame)
-
-    def _write_from_any_thread(self, frame):
-        if threading.get_ident() == self._loop_thread:
-            self._write(frame)
-        else:
-            self._loop.call_soon_threadsafe(self._write, frame)
 
     def push_message(self, event, data=None):
         """Sends an event to the agent; callable from any thread or coroutine.
@@ -357,14 +589,14 @@ class _Host:
                 f"Cannot push message {event!r}: it encodes to {len(body)} bytes, "
                 f"over the frame limit of {self._max_frame} bytes"
             )
-        self._write_from_any_thread(_HEADER.pack(len(body)) + body)
+        self._writer.send(body)
 
     # Lifecycle
 
-    async def run(self):
+    def run(self):
         """Loads the project, serves until told to stop, and returns the exit code."""
         try:
-            self._module = await self._load()
+            self._module = self._load()
             objects = self._describe_objects()
         except BaseException as exc:
             error = {
@@ -373,26 +605,29 @@ class _Host:
                 "message": _safe_str(exc),
                 "traceback": _format_exception(exc),
             }
-            self._write(_frame({"t": "load_error", "error": error}))
+            self._writer.send(_encode({"t": "load_error", "error": error}))
             code = EXIT_LOAD_FAILED
         else:
-            self._write(_frame({
+            self._writer.send(_encode({
                 "t": "ready",
                 "objects": objects,
                 "python": "%d.%d.%d" % sys.version_info[:3],
                 "pid": os.getpid(),
             }))
-            self._transport.resume_reading()
-            code = await self._stopping
-        self._closed = True
-        self._transport.close()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._lost), CLOSE_TIMEOUT)
-        except asyncio.TimeoutError:
+            if self._has_async_methods:
+                code = self._serve_on_loop()
+            else:
+                code = self._serve()
+        if not self._writer.close(CLOSE_TIMEOUT):
             _log(f"closing the socket took longer than {_format_seconds(CLOSE_TIMEOUT)} s")
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
         return code
 
-    async def _load(self):
+    def _load(self):
         directory = self._project_dir
         sys.path.insert(0, directory)
         main_path = os.path.join(directory, "main.py")
@@ -415,15 +650,25 @@ class _Host:
         if callable(init):
             result = init()
             if inspect.isawaitable(result):
-                await result
+                self._get_event_loop().run_here(result)
         return module
+
+    def _get_event_loop(self):
+        with self._event_loop_lock:
+            if self._event_loop is None:
+                self._event_loop = _EventLoop(self)
+                if self._loop_in_thread:
+                    self._event_loop.run_in_thread()
+            return self._event_loop
 
     def _describe_objects(self):
         objects = {}
         for name in list(vars(self._module)):
             value = self._find_object(name)
             if value is not None:
-                objects[name] = _public_methods(value)
+                methods = objects[name] = _public_methods(value)
+                if not self._has_async_methods:
+                    self._has_async_methods = any(_is_async_method(value, m) for m in methods)
         return objects
 
     def _find_object(self, name):
@@ -445,27 +690,133 @@ class _Host:
             self._project_dir + os.sep
         )
 
+    # Channel
+
+    def _serve(self):
+        """Reads frames on this thread, blocking, until the host must stop; returns the exit code.
+
+        For a project without async methods: a sync call then costs one hand-off, to a pool
+        thread, and any event loop gets a thread of its own.
+        """
+        with self._event_loop_lock:
+            self._loop_in_thread = True
+            if self._event_loop is not None:
+                self._event_loop.run_in_thread()
+        if "asyncio" in sys.modules:
+            # Adopt now, on the main thread, any loop the project's import made current.
+            self._get_event_loop()
+        sock = self._sock
+        chunk = bytearray(_READ_SIZE)
+        view = memoryview(chunk)
+        while True:
+            try:
+                received = sock.recv_into(chunk)
+            except OSError:
+                # Reset by the agent: as good as the end of the stream.
+                received = 0
+            if not received:
+                return EXIT_OK
+            code = self._feed(view[:received])
+            if code is not None:
+                return code
+
+    def _serve_on_loop(self):
+        """Reads frames on the event loop, run on this thread, until the host must stop.
+
+        For a project with async methods: an async call then costs no hand-off at all, and
+        a sync call one, to a pool thread, as with _serve.
+        """
+        events = self._get_event_loop()
+        loop = events.loop
+        sock = self._sock
+        fd = sock.fileno()
+        chunk = bytearray(_READ_SIZE)
+        view = memoryview(chunk)
+        stopped = loop.create_future()
+
+        def on_readable():
+            try:
+                # The socket stays blocking for the threads that write to it.
+                received = sock.recv_into(chunk, _READ_SIZE, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:
+                received = 0
+            code = self._feed(view[:received]) if received else EXIT_OK
+            if code is not None:
+                loop.remove_reader(fd)
+                stopped.set_result(code)
+
+        loop.add_reader(fd, on_readable)
+        return events.run_until(stopped)
+
+    def _feed(self, data):
+        """Handles the frames data completes; returns an exit code when the host must stop."""
+        buffer = self._buffer
+        buffer += data
+        size = len(buffer)
+        start = 0
+        while size - start >= 4:
+            length = _HEADER.unpack_from(buffer, start)[0]
+            if length > self._max_frame:
+                return _protocol_error(
+                    f"frame length {length} exceeds the limit of {self._max_frame} bytes"
+                )
+            end = start + 4 + length
+            if end > size:
+                break
+            try:
+                message = json.loads(buffer[start + 4:end])
+            except ValueError as exc:
+                return _protocol_error(f"frame is not valid UTF-8 JSON: {exc}")
+            start = end
+            code = self._handle(message)
+            if code is not None:
+                return code
+        if start:
+            del buffer[:start]
+        return None
+
+    def _handle(self, message):
+        """Handles one message; returns an exit code when the host must stop."""
+        if type(message) is not dict:
+            return _protocol_error("frame is not a JSON object")
+        kind = message.get("t")
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        if handler is None:
+            _log(f"ignoring message of unknown type {_safe_repr(kind)}")
+            return None
+        try:
+            return handler(message)
+        except Exception:
+            # A bug here must not take the channel down with it.
+            _log(f"internal error handling a {kind} message:\n{_format_current_exception()}")
+            return None
+
     def _on_shutdown(self, message):
-        for call in list(self._calls.values()):
+        with self._lock:
+            calls = list(self._calls.values())
+        for call in calls:
             self._abort(
                 call,
                 "CANCELLED",
                 "CancelledError",
                 f"Call cancelled: {call.label} was still running when the host shut down",
             )
-        self.request_exit(EXIT_OK)
+        return EXIT_OK
 
     def _on_status(self, message):
         request_id = message.get("id")
         if type(request_id) is not int:
             _log(f"ignoring status with id {_safe_repr(request_id)}: it must be an integer")
             return
-        result = {
-            "in_flight": len(self._calls),
-            "abandoned": sorted(call.id for call in self._abandoned),
-            "threads": threading.active_count(),
-        }
-        self._write(_frame({"t": "result", "id": request_id, "ok": True, "result": result}))
+        with self._lock:
+            result = {
+                "in_flight": len(self._calls),
+                "abandoned": sorted(call.id for call in self._abandoned),
+                "threads": threading.active_count(),
+            }
+        self._writer.send(_encode({"t": "result", "id": request_id, "ok": True, "result": result}))
 
     # Calls
 
@@ -491,42 +842,53 @@ class _Host:
         elif timeout is not None and not _is_positive_number(timeout):
             problem = f"timeout must be a positive number of seconds, got {timeout!r}"
         if problem is not None:
-            self._write(
-                _error_frame(call_id, "BAD_ARGS", "TypeError", f"Cannot call {label}: {problem}")
+            self._writer.send(
+                _error_body(call_id, "BAD_ARGS", "TypeError", f"Cannot call {label}: {problem}")
             )
             return
 
         call = _Call(call_id, label)
         self._calls[call_id] = call
         if timeout is not None:
-            call.timer = self._loop.call_later(timeout, self._expire, call, timeout)
+            self._deadlines.add(call, timeout)
         target = self._targets.get(object_name) if isinstance(object_name, str) else None
-        if target is not None:
-            self._invoke(call, target, object_name, method_name, args)
+        if target is None:
+            try:
+                target = self._find_object(object_name)
+            except Exception as exc:
+                self.settle(call, self.exception_body(call, exc))
+                return
+            if target is None:
+                self.settle(call, _error_body(
+                    call_id,
+                    "UNKNOWN_OBJECT",
+                    "NameError",
+                    f"Cannot call {label}: the project has no object {object_name!r}",
+                ))
+                return
+            if isinstance(target, type):
+                self._pool.submit(self._build, call, object_name, target, method_name, args)
+                return
+            self._targets[object_name] = target
+        method = self._prepare(call, target, object_name, method_name, args)
+        if method is not None:
+            self._pool.submit(self._run_sync, call, method, args)
+
+    def _build(self, call, object_name, cls, method_name, args):
+        """On a pool thread: creates the call's object on first use, then runs the call."""
+        with self._lock:
+            if call.settled:
+                return
+            call.busy = True
+        instance, error = self._instantiate(object_name, cls)
+        if self._leave(call):
             return
-        try:
-            value = self._find_object(object_name)
-        except Exception as exc:
-            self._settle(call, self._exception_frame(call, exc))
+        if error is not None:
+            self.settle(call, self.exception_body(call, error))
             return
-        if value is None:
-            self._settle(call, _error_frame(
-                call_id,
-                "UNKNOWN_OBJECT",
-                "NameError",
-                f"Cannot call {label}: the project has no object {object_name!r}",
-            ))
-        elif isinstance(value, type):
-            call.building = True
-            future = call.future = self._pool.submit(self._instantiate, object_name, value)
-            future.add_done_callback(
-                lambda done: self._loop.call_soon_threadsafe(
-                    self._on_instantiated, call, object_name, method_name, args, done
-                )
-            )
-        else:
-            self._targets[object_name] = value
-            self._invoke(call, value, object_name, method_name, args)
+        method = self._prepare(call, instance, object_name, method_name, args)
+        if method is not None:
+            self._run_sync(call, method, args)
 
     def _instantiate(self, name, cls):
         """Creates the one shared instance of a project class; returns (instance, error)."""
@@ -540,107 +902,97 @@ class _Host:
         except BaseException as exc:
             return None, exc
 
-    def _on_instantiated(self, call, object_name, method_name, args, future):
-        call.building = False
-        if call.settled:
-            if call.abandoned:
-                self._release(call)
-            return
-        instance, error = future.result()
-        if error is not None:
-            self._settle(call, self._exception_frame(call, error))
-        else:
-            self._invoke(call, instance, object_name, method_name, args)
+    def _prepare(self, call, target, object_name, method_name, args):
+        """Checks a call against its method and starts it if async.
 
-    def _invoke(self, call, target, object_name, method_name, args):
+        Returns the sync method to run, or None when the call is settled or on the loop.
+        """
         key = (object_name, method_name)
         entry = self._methods.get(key) if isinstance(method_name, str) else None
         try:
             if entry is None:
                 entry = _describe_method(target, method_name)
                 if entry is None:
-                    self._settle(call, _error_frame(
+                    self.settle(call, _error_body(
                         call.id,
                         "UNKNOWN_METHOD",
                         "AttributeError",
                         f"Cannot call {call.label}: {object_name!r} has no public method "
                         f"{method_name!r}",
                     ))
-                    return
+                    return None
                 self._methods[key] = entry
             method, signature, is_async = entry
             if signature is not None:
                 try:
                     signature.bind(**args)
                 except TypeError as exc:
-                    self._settle(call, _error_frame(
+                    self.settle(call, _error_body(
                         call.id, "BAD_ARGS", "TypeError", f"Cannot call {call.label}: {exc}"
                     ))
-                    return
-            if is_async:
-                call.task = self._loop.create_task(self._run_async(call, method(**args)))
-            else:
-                call.future = self._pool.submit(self._run_sync, call, method, args)
+                    return None
+            if not is_async:
+                return method
+            awaitable = method(**args)
+            call.is_async = True
+            self._get_event_loop().start(call, awaitable)
         except Exception as exc:
             # Project code runs here too (__getattr__, descriptors, decorators).
-            self._settle(call, self._exception_frame(call, exc))
+            self.settle(call, self.exception_body(call, exc))
+        return None
 
     def _run_sync(self, call, method, args):
-        """Runs a sync method in a pool thread and hands its frame back to the loop."""
+        """On a pool thread: runs a sync method and sends its result from this thread."""
+        error = None
         try:
-            self._run_method(call, method, args)
-        finally:
-            # The thread has left project code, so no interrupt can mark the call now.
-            if call.abandoned:
-                self._loop.call_soon_threadsafe(self._release, call)
-
-    def _run_method(self, call, method, args):
-        try:
-            with self._thread_lock:
-                if call.settled:
-                    return
-                call.thread = threading.get_ident()
             try:
+                with self._lock:
+                    if call.settled:
+                        return
+                    call.busy = True
+                    call.thread = threading.get_ident()
                 result = method(**args)
             finally:
-                # An interrupt raised before this lock is taken surfaces here at the
-                # latest, so it can never escape into the pool's own code.
-                with self._thread_lock:
+                # An interrupt raised before this lock is taken surfaces here at the latest,
+                # so it can never escape into the pool's own code.
+                with self._lock:
                     call.thread = None
         except _CallInterrupted:
+            self._leave(call)
             return
         except BaseException as exc:
-            frame = self._exception_frame(call, exc)
+            error = exc
+        if self._leave(call):
+            return
+        if error is not None:
+            body = self.exception_body(call, error)
+        elif inspect.isawaitable(result):
+            with self._lock:
+                call.is_async = not call.settled
+            if call.is_async:
+                self._get_event_loop().start(call, result)
+            else:
+                _close_awaitable(result)
+            return
         else:
-            if inspect.isawaitable(result):
-                self._loop.call_soon_threadsafe(self._start_awaitable, call, result)
-                return
-            frame = self._result_frame(call, result)
-        self._loop.call_soon_threadsafe(self._settle, call, frame)
+            body = self.result_body(call, result)
+        self.settle(call, body)
 
-    def _start_awaitable(self, call, awaitable):
-        if call.settled:
-            if inspect.iscoroutine(awaitable):
-                awaitable.close()
-            return
-        call.task = asyncio.ensure_future(self._run_async(call, awaitable))
+    def _leave(self, call):
+        """Notes that a call's thread has left project code; returns whether it is settled."""
+        with self._lock:
+            call.busy = False
+            call.thread = None
+            owed = call.abandoned and call.reported
+        if owed:
+            self._release(call)
+        return call.settled
 
-    async def _run_async(self, call, awaitable):
-        try:
-            result = await awaitable
-        except BaseException as exc:
-            # Includes the CancelledError of our own cancel; the call is settled then.
-            if not call.settled:
-                self._settle(call, self._exception_frame(call, exc))
-            return
-        if not call.settled:
-            self._settle(call, self._result_frame(call, result))
-
-    def _result_frame(self, call, result):
+    def result_body(self, call, result):
         try:
             body = _ENCODER.encode({"t": "result", "id": call.id, "ok": True, "result": result})
         except Exception as exc:
-            return _error_frame(
+            return _error_body(
                 call.id,
                 "NOT_SERIALIZABLE",
                 type(exc).__name__,
@@ -648,50 +1000,65 @@ class _Host:
             )
         body = body.encode("utf-8")
         if len(body) > self._max_frame:
-            return _error_frame(
+            return _error_body(
                 call.id,
                 "NOT_SERIALIZABLE",
                 "ValueError",
                 f"Cannot send result of {call.label}: it encodes to {len(body)} bytes, "
                 f"over the frame limit of {self._max_frame} bytes",
             )
-        return _HEADER.pack(len(body)) + body
+        return body
 
-    def _exception_frame(self, call, exc):
-        return _error_frame(
+    def exception_body(self, call, exc):
+        return _error_body(
             call.id, "EXCEPTION", type(exc).__name__, _safe_str(exc), _format_exception(exc)
         )
 
-    def _settle(self, call, frame):
-        """Sends the call's one result unless it has been sent; returns whether it sent."""
-        if not self._mark_settled(call):
-            return False
-        self._write(frame)
-        return True
-
-    def _mark_settled(self, call):
-        if call.settled:
-            return False
-        call.settled = True
-        del self._calls[call.id]
-        if call.timer is not None:
-            call.timer.cancel()
-        return True
+    def settle(self, call, body):
+        """Sends the call's one result unless it has been sent; callable from any thread."""
+        with self._lock:
+            if call.settled:
+                return
+            call.settled = True
+            self._calls.pop(call.id, None)
+        self._writer.send(body)
 
     def _abort(self, call, code, type_name, message):
-        """Answers a call still in flight with an error and stops its work where possible."""
-        # Settled first: a queued sync call that starts meanwhile then returns at once.
-        if not self._mark_settled(call):
-            return
-        abandoned = self._interrupt(call)
+        """Answers a call still in flight with an error and stops its work where possible.
+
+        A thread in project code gets _CallInterrupted, which a blocking C call delays
+        until it returns; an object's constructor is left to finish, since other calls
+        share the object. Either way the call is abandoned until its thread is done. A
+        queued sync call is dropped when its turn comes, and an async call's task is
+        cancelled.
+        """
+        with self._lock:
+            if call.settled:
+                return
+            call.settled = True
+            self._calls.pop(call.id, None)
+            abandoned = call.busy
+            if abandoned:
+                call.abandoned = True
+                self._abandoned.add(call)
+                if call.thread is not None:
+                    _raise_in_thread(call.thread, _CallInterrupted)
+            is_async = call.is_async
+        if is_async:
+            self._event_loop.cancel(call)
+        self._writer.send(_error_body(call.id, code, type_name, message, abandoned=abandoned))
         if abandoned:
-            self._abandoned.add(call)
-        self._write(_error_frame(call.id, code, type_name, message, abandoned=abandoned))
+            with self._lock:
+                call.reported = True
+                owed = not call.busy
+            if owed:
+                self._release(call)
 
     def _release(self, call):
         """Reports that an abandoned call's thread has left project code."""
-        self._abandoned.discard(call)
-        self._write(_frame({"t": "settled", "id": call.id}))
+        with self._lock:
+            self._abandoned.discard(call)
+        self._writer.send(_encode({"t": "settled", "id": call.id}))
 
     def _expire(self, call, timeout):
         self._abort(
@@ -713,29 +1080,6 @@ class _Host:
             f"Call cancelled: {call.label} was cancelled before it finished",
         )
 
-    def _interrupt(self, call):
-        """Stops a settled call's work where possible; returns whether it may still run.
-
-        A thread in project code gets _CallInterrupted, which a blocking C call delays
-        until it returns; an object's constructor is left to finish, since other calls
-        share the object. Either way the call is abandoned until its thread is done.
-        """
-        if call.task is not None:
-            call.task.cancel()
-            return False
-        future = call.future
-        if future is None or future.cancel():
-            return False
-        if call.building:
-            # Done already means _on_instantiated is queued and sees the call settled.
-            call.abandoned = not future.done()
-            return call.abandoned
-        with self._thread_lock:
-            if call.thread is not None:
-                call.abandoned = True
-                _raise_in_thread(call.thread, _CallInterrupted)
-        return call.abandoned
-
     # Safety stop
 
     def _on_safety_stop(self, message):
@@ -743,11 +1087,11 @@ class _Host:
         if type(request_id) is not int:
             _log(f"ignoring safety_stop with id {_safe_repr(request_id)}: it must be an integer")
             return
-        task = self._loop.create_task(self._safety_stop(request_id))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        threading.Thread(
+            target=self._safety_stop, args=(request_id,), name="safety-stop", daemon=True
+        ).start()
 
-    async def _safety_stop(self, request_id):
+    def _safety_stop(self, request_id):
         hooks = []
         stop = getattr(self._module, "stop", None)
         if callable(stop):
@@ -763,49 +1107,54 @@ class _Host:
         errors = []
         for label, hook in hooks:
             try:
-                await asyncio.wait_for(self._run_hook(hook), STOP_HOOK_TIMEOUT)
-            except asyncio.TimeoutError:
-                errors.append(
-                    f"{label}: did not finish within {_format_seconds(STOP_HOOK_TIMEOUT)} s"
-                )
-            except asyncio.CancelledError:
-                raise
+                finished = self._run_hook(hook)
             except BaseException as exc:
                 errors.append(f"{label}: {type(exc).__name__}: {_safe_str(exc)}")
             else:
-                ran.append(label)
+                if finished:
+                    ran.append(label)
+                else:
+                    errors.append(
+                        f"{label}: did not finish within {_format_seconds(STOP_HOOK_TIMEOUT)} s"
+                    )
         result = {"ran": ran, "errors": errors}
-        self._write(_frame({"t": "result", "id": request_id, "ok": True, "result": result}))
+        self._writer.send(_encode({"t": "result", "id": request_id, "ok": True, "result": result}))
 
-    async def _run_hook(self, hook):
+    def _run_hook(self, hook):
+        """Runs one stop hook; returns whether it finished in time, raises what it raised."""
+        deadline = time.monotonic() + STOP_HOOK_TIMEOUT
         if inspect.iscoroutinefunction(hook):
             result = hook()
         else:
-            # A thread of its own: the pool may be full of the very calls being stopped.
-            future = self._loop.create_future()
-            threading.Thread(
-                target=self._call_hook, args=(hook, future), name="safety-stop", daemon=True
-            ).start()
-            result = await future
-        if inspect.isawaitable(result):
-            await result
+            # A thread of its own: the pool may be full of the very calls being stopped, and
+            # a hook that hangs must not keep the later hooks from running.
+            outcome = []
+            thread = threading.Thread(
+                target=_call_hook, args=(hook, outcome), name="safety-stop", daemon=True
+            )
+            thread.start()
+            thread.join(STOP_HOOK_TIMEOUT)
+            if not outcome:
+                return False
+            result, error = outcome[0]
+            if error is not None:
+                raise error
+        if not inspect.isawaitable(result):
+            return True
+        finished, _ = self._get_event_loop().wait(result, max(0.0, deadline - time.monotonic()))
+        return finished
 
-    def _call_hook(self, hook, future):
-        try:
-            result = hook()
-        except BaseException as exc:
-            self._loop.call_soon_threadsafe(_resolve, future, None, exc)
-        else:
-            self._loop.call_soon_threadsafe(_resolve, future, result, None)
+
+def _call_hook(hook, outcome):
+    try:
+        outcome.append((hook(), None))
+    except BaseException as exc:
+        outcome.append((None, exc))
 
 
-def _resolve(future, result, error):
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _protocol_error(reason):
+    _log("protocol error: " + reason)
+    return EXIT_PROTOCOL_ERROR
 
 
 def _positive_int(text):
@@ -832,16 +1181,15 @@ def _parse_args(argv):
     return parser.parse_args(argv)
 
 
-async def _serve(loop, options):
-    host = _Host(loop, options)
+def _run_host(options):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        await loop.create_unix_connection(
-            lambda: _Channel(host, options.max_frame), options.socket
-        )
+        sock.connect(options.socket)
     except OSError as exc:
+        sock.close()
         _log(f"Cannot connect to the agent: {options.socket}: {exc}")
         return EXIT_USAGE
-    return await host.run()
+    return _Host(sock, options).run()
 
 
 def main(argv=None):
@@ -855,9 +1203,7 @@ def main(argv=None):
             stream.reconfigure(line_buffering=True)
         except (AttributeError, ValueError):
             pass
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    code = loop.run_until_complete(_serve(loop, options))
+    code = _run_host(options)
     sys.stdout.flush()
     sys.stderr.flush()
     # Threads stuck in project code must not keep the process alive.

@@ -180,6 +180,27 @@ def helper():
 """
 
 
+# A project without async methods, which the host serves without an event loop.
+SYNC_SAMPLE = """
+import time
+
+
+class _Robot:
+    def add(self, a, b):
+        return a + b
+
+    def fast(self):
+        return "fast"
+
+    def sleep(self, seconds):
+        time.sleep(seconds)
+        return seconds
+
+
+robot = _Robot()
+"""
+
+
 def write_project(files):
     """Writes {relative path: source} to a new temporary folder and returns it."""
     directory = tempfile.mkdtemp(prefix="project-")
@@ -687,6 +708,181 @@ class EventAndOutputTest(HostTestCase):
         self.assertIn(b"to stderr\n", host.stderr)
 
 
+class ConcurrencyTest(HostTestCase):
+    """Frames written from many threads at once, and answers racing their timeouts."""
+
+    SOURCE = """
+        import threading
+        import time
+
+
+        def text(seed, size):
+            return ("%d-" % seed * size)[:size]
+
+
+        def flood(call, thread, count):
+            for i in range(count):
+                data = {"call": call, "thread": thread, "i": i, "pad": text(i, 3000)}
+                push_message("flood", data)
+
+
+        class Flood:
+            def big(self, call, size, pushes):
+                threads = [
+                    threading.Thread(target=flood, args=(call, k, pushes)) for k in range(2)
+                ]
+                for thread in threads:
+                    thread.start()
+                result = text(call, size)
+                for thread in threads:
+                    thread.join()
+                return result
+
+            def sleep(self, seconds):
+                time.sleep(seconds)
+                return seconds
+    """
+    # With an async method the host reads on its event loop; without, on a plain thread.
+    ASYNC_SOURCE = SOURCE + """
+            async def async_big(self, call, size):
+                push_message("async", {"call": call, "pad": text(call, 5000)})
+                return text(call, size)
+    """
+
+    def flood(self, source, async_ids):
+        host = self.start_ready({"main.py": source}, "--threads", "8")
+        size = 1_000_000
+        pushes = 20
+        sync_ids = range(1, 17)
+        for call_id in sync_ids:
+            host.call(call_id, "Flood", "big", {"call": call_id, "size": size, "pushes": pushes})
+        for call_id in async_ids:
+            host.call(call_id, "Flood", "async_big", {"call": call_id, "size": size})
+        for call_id in list(sync_ids) + list(async_ids):
+            reply = host.result(call_id)
+            self.assertTrue(reply["ok"], reply.get("error"))
+            self.assertEqual(reply["result"], ("%d-" % call_id * size)[:size])
+        floods = {}
+        asyncs = []
+        for frame in host.pending:
+            self.assertEqual(frame["t"], "event", frame)
+            data = frame["data"]
+            if frame["event"] == "async":
+                self.assertEqual(data["pad"], ("%d-" % data["call"] * 5000)[:5000])
+                asyncs.append(data["call"])
+                continue
+            self.assertEqual(data["pad"], ("%d-" % data["i"] * 3000)[:3000])
+            floods.setdefault((data["call"], data["thread"]), []).append(data["i"])
+        self.assertEqual(sorted(floods), [(c, k) for c in sync_ids for k in range(2)])
+        for sequence in floods.values():
+            self.assertEqual(sequence, list(range(pushes)))
+        self.assertEqual(sorted(asyncs), list(async_ids))
+
+    def test_big_results_and_event_floods_from_many_threads_arrive_whole(self):
+        self.flood(self.SOURCE, [])
+
+    def test_big_results_and_event_floods_arrive_whole_beside_async_calls(self):
+        self.flood(self.ASYNC_SOURCE, range(17, 25))
+
+    def test_answers_racing_their_timeouts_come_once_and_abandoned_calls_settle(self):
+        host = self.start_ready({"main.py": self.SOURCE}, "--threads", "8")
+        ids = range(1, 41)
+        for call_id in ids:
+            timeout = 0.03 + 0.001 * (call_id % 40)
+            host.call(call_id, "Flood", "sleep", {"seconds": 0.05}, timeout=timeout)
+        abandoned = set()
+        for call_id in ids:
+            reply = host.result(call_id)
+            if reply["ok"]:
+                self.assertEqual(reply["result"], 0.05)
+            else:
+                self.assertEqual(reply["error"]["code"], "TIMEOUT")
+                if reply["error"]["abandoned"]:
+                    abandoned.add(call_id)
+        for call_id in abandoned:
+            host.settled(call_id)
+        status = host.status(100)
+        self.assertEqual((status["in_flight"], status["abandoned"]), (0, []))
+        self.assertEqual(host.ok(101, "Flood", "sleep", {"seconds": 0}), 0)
+        self.assertEqual(host.pending, [])
+
+
+class EventLoopTest(HostTestCase):
+    def test_sync_project_loads_asyncio_only_for_its_first_coroutine(self):
+        host = self.start_ready({"main.py": """
+            import sys
+
+
+            async def answer():
+                return 42
+
+
+            class Probe:
+                def loaded(self):
+                    return [name for name in ("asyncio", "ctypes") if name in sys.modules]
+
+                def later(self):
+                    return answer()
+        """})
+        self.assertEqual(host.ok(1, "Probe", "loaded"), [])
+        self.assertEqual(host.ok(2, "Probe", "later"), 42)
+        self.assertEqual(host.ok(3, "Probe", "loaded"), ["asyncio"])
+
+    def test_async_methods_run_on_the_main_thread(self):
+        host = self.start_ready({"main.py": """
+            import asyncio
+            import signal
+            import threading
+
+
+            class Probe:
+                async def where(self):
+                    loop = asyncio.get_running_loop()
+                    # Only a loop on the main thread can take signal handlers.
+                    loop.add_signal_handler(signal.SIGUSR1, lambda: None)
+                    loop.remove_signal_handler(signal.SIGUSR1)
+                    return threading.current_thread() is threading.main_thread()
+        """})
+        self.assertIs(host.ok(1, "Probe", "where"), True)
+
+    def test_the_loop_the_project_made_current_at_import_runs_its_coroutines(self):
+        source = """
+            import asyncio
+
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            # Bound to the loop above when created on Python 3.8 and 3.9.
+            flag = asyncio.Event()
+
+
+            async def raise_flag():
+                flag.set()
+                return "raised"
+
+
+            async def flag_raised_on_loop():
+                await flag.wait()
+                return asyncio.get_running_loop() is loop
+
+
+            class Bridge:
+                def from_thread(self):
+                    return asyncio.run_coroutine_threadsafe(raise_flag(), loop).result(5)
+
+                def check_from_thread(self):
+                    return asyncio.run_coroutine_threadsafe(flag_raised_on_loop(), loop).result(5)
+        """
+        with_async_method = source + """
+                async def check(self):
+                    return await flag_raised_on_loop()
+        """
+        for project, check in ((source, "check_from_thread"), (with_async_method, "check")):
+            with self.subTest(check=check):
+                host = self.start_ready({"main.py": project})
+                self.assertEqual(host.ok(1, "Bridge", "from_thread"), "raised")
+                self.assertIs(host.ok(2, "Bridge", check), True)
+
+
 class SafetyStopTest(HostTestCase):
     PROJECT = {"main.py": """
         import time
@@ -752,15 +948,17 @@ class SafetyStopTest(HostTestCase):
 
 
 class FramingTest(HostTestCase):
+    PROJECT = None
+
     def test_frame_sent_byte_by_byte_is_reassembled(self):
-        host = self.start_ready()
+        host = self.start_ready(self.PROJECT)
         for byte in encode({"t": "call", "id": 1, "object": "robot", "method": "fast", "args": {}}):
             host.conn.sendall(bytes([byte]))
             time.sleep(0.001)
         self.assertEqual(host.result(1)["result"], "fast")
 
     def test_coalesced_frames_are_all_handled(self):
-        host = self.start_ready()
+        host = self.start_ready(self.PROJECT)
         data = b"".join(
             encode(
                 {"t": "call", "id": i, "object": "robot", "method": "add", "args": {"a": i, "b": 1}}
@@ -772,15 +970,21 @@ class FramingTest(HostTestCase):
         self.assertEqual([host.result(i)["result"] for i in range(1, 6)], [2, 3, 4, 5, 6])
 
     def test_length_over_the_limit_exits_3(self):
-        host = self.start_ready(None, "--max-frame", "1024")
+        host = self.start_ready(self.PROJECT, "--max-frame", "1024")
         host.conn.sendall(struct.pack(">I", 2048) + b"{}")
         self.assertEqual(host.wait(), 3)
         self.assertIn(b"frame length 2048 exceeds the limit of 1024 bytes", host.stderr)
 
     def test_frame_that_is_not_json_exits_3(self):
-        host = self.start_ready()
+        host = self.start_ready(self.PROJECT)
         host.conn.sendall(struct.pack(">I", 3) + b"{x}")
         self.assertEqual(host.wait(), 3)
+
+
+class SyncProjectFramingTest(FramingTest):
+    """The same, read by the host's blocking reader thread rather than its event loop."""
+
+    PROJECT = {"main.py": SYNC_SAMPLE}
 
 
 class ShutdownTest(HostTestCase):
@@ -798,6 +1002,22 @@ class ShutdownTest(HostTestCase):
 
     def test_closing_the_socket_exits_0(self):
         host = self.start_ready()
+        host.call(1, "robot", "sleep", {"seconds": LONG})
+        host.conn.close()
+        self.assertEqual(host.wait(), 0)
+
+    def test_sync_project_shutdown_cancels_in_flight_calls_and_exits_0(self):
+        host = self.start_ready({"main.py": SYNC_SAMPLE})
+        host.call(1, "robot", "sleep", {"seconds": LONG})
+        self.assertEqual(host.ok(2, "robot", "fast"), "fast")
+        host.send({"t": "shutdown"})
+        self.assertEqual(host.result(1)["error"]["code"], "CANCELLED")
+        with self.assertRaises(EOFError):
+            host.read_frame()
+        self.assertEqual(host.wait(), 0)
+
+    def test_sync_project_closing_the_socket_exits_0(self):
+        host = self.start_ready({"main.py": SYNC_SAMPLE})
         host.call(1, "robot", "sleep", {"seconds": LONG})
         host.conn.close()
         self.assertEqual(host.wait(), 0)
