@@ -22,14 +22,19 @@ import { type Agent, delay, makeZip, type Message, sha256, startAgent } from "..
 const ROOT = new URL("..", import.meta.url).pathname;
 const MIB = 1024 * 1024;
 
-/** The project of scenarios 1–3: a sync and an async method that do nothing. */
-const BENCH_PROJECT = `class Bench:
+/**
+ * The projects of scenarios 1–3: a sync no-op, as robot SDK methods are sync (the host
+ * then serves it without asyncio), and an async one, each in its own project.
+ */
+const SYNC_PROJECT = `class Bench:
     def noop(self):
         return None
-
+`;
+const ASYNC_PROJECT = `class Bench:
     async def anoop(self):
         return None
 `;
+const BENCH_PROJECT = SYNC_PROJECT;
 
 /** Codes a call may meet while the worker restarts; the caller retries. */
 const RESTART_CODES = new Set([
@@ -689,97 +694,93 @@ async function startScenarios(ctx: Context): Promise<void> {
   ctx.details.start = { listening, cold, restart, retries, idle };
 }
 
-/** 1: sequential no-op calls, sync and async. */
-async function sequential(ctx: Context, client: BenchClient): Promise<void> {
+/** 1: sequential no-op calls of `method` (`noop` is sync, `anoop` async). */
+async function sequential(ctx: Context, client: BenchClient, method: string): Promise<void> {
   const { plan, rows, problems } = ctx;
-  for (const method of ["noop", "anoop"]) {
-    const kind = method === "noop" ? "sync" : "async";
-    const acks: number[] = [];
-    const callbacks: number[] = [];
-    const failures: string[] = [];
-    for (let i = 0; i < plan.warmupCalls + plan.sequentialCalls; i++) {
-      // A no-op that takes a second is as good as lost.
-      const result = await client.call("Bench", method, {}, 1000);
-      const code = outcome(result);
-      if (code !== "ok") failures.push(code);
-      else if (i >= plan.warmupCalls) {
-        acks.push(result.ackAt - result.sent);
-        callbacks.push(result.callbackAt - result.sent);
-      }
+  const kind = method === "noop" ? "sync" : "async";
+  const acks: number[] = [];
+  const callbacks: number[] = [];
+  const failures: string[] = [];
+  for (let i = 0; i < plan.warmupCalls + plan.sequentialCalls; i++) {
+    // A no-op that takes a second is as good as lost.
+    const result = await client.call("Bench", method, {}, 1000);
+    const code = outcome(result);
+    if (code !== "ok") failures.push(code);
+    else if (i >= plan.warmupCalls) {
+      acks.push(result.ackAt - result.sent);
+      callbacks.push(result.callbackAt - result.sent);
     }
-    const failed = tally(failures);
-    if (failed) problems.push(`sequential ${method}: calls ended ${failed}`);
-    const ack = spread(acks);
-    const callback = spread(callbacks);
-    rows.push({
-      scenario: "1 sequential no-op",
-      metric: `${kind} ACK latency (n ${ack.n})`,
-      result: showSpread(ack),
-      target: "—",
-      verdict: "—",
-    }, {
-      scenario: "1 sequential no-op",
-      metric: `${kind} callback latency (n ${callback.n})`,
-      result: showSpread(callback) + (failed ? `; not completed: ${failed}` : ""),
-      target: "p50 ≤ 0.3 ms, p99 ≤ 1 ms",
-      verdict: verdict(callback.p50 <= 0.3 && callback.p99 <= 1),
-    });
-    ctx.details[`sequential_${kind}`] = { ack, callback, failed };
   }
+  const failed = tally(failures);
+  if (failed) problems.push(`sequential ${method}: calls ended ${failed}`);
+  const ack = spread(acks);
+  const callback = spread(callbacks);
+  rows.push({
+    scenario: "1 sequential no-op",
+    metric: `${kind} ACK latency (n ${ack.n})`,
+    result: showSpread(ack),
+    target: "—",
+    verdict: "—",
+  }, {
+    scenario: "1 sequential no-op",
+    metric: `${kind} callback latency (n ${callback.n})`,
+    result: showSpread(callback) + (failed ? `; not completed: ${failed}` : ""),
+    target: "p50 ≤ 0.3 ms, p99 ≤ 1 ms",
+    verdict: verdict(callback.p50 <= 0.3 && callback.p99 <= 1),
+  });
+  ctx.details[`sequential_${kind}`] = { ack, callback, failed };
 }
 
-/** 2: `pipelinedCalls` no-op calls sent at once; every id must get one ACK and one callback. */
-async function pipelined(ctx: Context, client: BenchClient): Promise<void> {
+/** 2: `pipelinedCalls` calls of `method` sent at once; each id gets one ACK and one callback. */
+async function pipelined(ctx: Context, client: BenchClient, method: string): Promise<void> {
   const { plan, rows, problems } = ctx;
-  for (const method of ["noop", "anoop"]) {
-    const kind = method === "noop" ? "sync" : "async";
-    const strayBefore = client.stray.length;
-    let last = 0;
-    let ok = 0;
-    let failed = 0;
-    let lost = 0;
-    const t0 = performance.now();
-    const calls: Promise<void>[] = [];
-    for (let i = 0; i < plan.pipelinedCalls; i++) {
-      calls.push(
-        client.call("Bench", method, {}, 0).then((result) => {
-          const code = outcome(result);
-          if (code === "lost") return void lost++;
-          last = Math.max(last, result.callbackAt || result.ackAt);
-          if (code === "ok") ok++;
-          else failed++;
-        }),
-      );
-    }
-    const sent = performance.now();
-    // No per-call timers: give up on the rest once nothing has arrived for 3 s.
-    const all = Promise.all(calls);
-    for (let seen = -1; !(await within(all, 3000)) && ok + failed > seen;) seen = ok + failed;
-    client.abandonCalls();
-    await all;
-    // A duplicate would come late, if at all.
-    await delay(200);
-    const duplicates = client.stray.length - strayBefore;
-    const accounted = lost === 0 && failed === 0 && duplicates === 0;
-    if (!accounted) {
-      problems.push(
-        `pipelined ${method}: ${lost} lost, ${failed} failed, ${duplicates} stray messages ` +
-          JSON.stringify(client.stray.slice(strayBefore, strayBefore + 2)),
-      );
-    }
-    const elapsed = last - t0;
-    const rate = (ok / elapsed) * 1000;
-    rows.push({
-      scenario: "2 pipelined no-op",
-      metric: `${kind}: ${plan.pipelinedCalls} calls in flight`,
-      result: `${Math.round(rate)} callbacks/s (last after ${ms(elapsed)}; sending took ${
-        ms(sent - t0)
-      }); lost ${lost}, failed ${failed}, duplicates ${duplicates}`,
-      target: "≥ 20,000/s, all accounted for",
-      verdict: verdict(rate >= 20_000 && accounted),
-    });
-    ctx.details[`pipelined_${kind}`] = { ms: elapsed, rate, ok, lost, failed, duplicates };
+  const kind = method === "noop" ? "sync" : "async";
+  const strayBefore = client.stray.length;
+  let last = 0;
+  let ok = 0;
+  let failed = 0;
+  let lost = 0;
+  const t0 = performance.now();
+  const calls: Promise<void>[] = [];
+  for (let i = 0; i < plan.pipelinedCalls; i++) {
+    calls.push(
+      client.call("Bench", method, {}, 0).then((result) => {
+        const code = outcome(result);
+        if (code === "lost") return void lost++;
+        last = Math.max(last, result.callbackAt || result.ackAt);
+        if (code === "ok") ok++;
+        else failed++;
+      }),
+    );
   }
+  const sent = performance.now();
+  // No per-call timers: give up on the rest once nothing has arrived for 3 s.
+  const all = Promise.all(calls);
+  for (let seen = -1; !(await within(all, 3000)) && ok + failed > seen;) seen = ok + failed;
+  client.abandonCalls();
+  await all;
+  // A duplicate would come late, if at all.
+  await delay(200);
+  const duplicates = client.stray.length - strayBefore;
+  const accounted = lost === 0 && failed === 0 && duplicates === 0;
+  if (!accounted) {
+    problems.push(
+      `pipelined ${method}: ${lost} lost, ${failed} failed, ${duplicates} stray messages ` +
+        JSON.stringify(client.stray.slice(strayBefore, strayBefore + 2)),
+    );
+  }
+  const elapsed = last - t0;
+  const rate = (ok / elapsed) * 1000;
+  rows.push({
+    scenario: "2 pipelined no-op",
+    metric: `${kind}: ${plan.pipelinedCalls} calls in flight`,
+    result: `${Math.round(rate)} callbacks/s (last after ${ms(elapsed)}; sending took ${
+      ms(sent - t0)
+    }); lost ${lost}, failed ${failed}, duplicates ${duplicates}`,
+    target: "≥ 20,000/s, all accounted for",
+    verdict: verdict(rate >= 20_000 && accounted),
+  });
+  ctx.details[`pipelined_${kind}`] = { ms: elapsed, rate, ok, lost, failed, duplicates };
 }
 
 type Timed = { ms: number; reply: Message };
@@ -1135,11 +1136,13 @@ async function main(): Promise<number> {
   );
   try {
     await startScenarios(ctx);
-    await onFreshAgent(ctx, async (ctx, client) => {
-      await deploy(client, BENCH_PROJECT);
-      await sequential(ctx, client);
-      await pipelined(ctx, client);
-    });
+    for (const [project, method] of [[SYNC_PROJECT, "noop"], [ASYNC_PROJECT, "anoop"]]) {
+      await onFreshAgent(ctx, async (ctx, client) => {
+        await deploy(client, project);
+        await sequential(ctx, client, method);
+        await pipelined(ctx, client, method);
+      });
+    }
     await updates(ctx);
     await onFreshAgent(ctx, controlUnderLoad);
   } catch (error) {
