@@ -269,6 +269,15 @@ export class Client {
     return { ack, callback: await this.callback(id) };
   }
 
+  /** Deploys a Python project made of `files` (update, then start); throws if either fails. */
+  async deploy(files: Record<string, string>): Promise<void> {
+    const zip = await makeZip(files);
+    const updated = await this.request({ command: "update", id: "deploy", data: zip.toBase64() });
+    if (updated.status !== "success") throw new Error(`Cannot deploy: ${updated.message}`);
+    const started = await this.request({ command: "start", id: "deploy-start" });
+    if (started.status !== "success") throw new Error(`Cannot start: ${started.message}`);
+  }
+
   /** Closes the connection and waits for the close to complete. */
   async close(): Promise<void> {
     if (this.socket.readyState < WebSocket.CLOSING) this.socket.close();

@@ -35,14 +35,6 @@ class Fragile:
         return "y" * size
 `;
 
-async function deploy(client: Client, files: Record<string, string>): Promise<void> {
-  const zip = await makeZip(files);
-  const updated = await client.request({ command: "update", id: "deploy", data: zip.toBase64() });
-  assert.equal(updated.status, "success", updated.message);
-  const started = await client.request({ command: "start", id: "deploy-start" });
-  assert.equal(started.status, "success", started.message);
-}
-
 async function status(client: Client): Promise<Record<string, Record<string, unknown>>> {
   const reply = await client.request({ command: "status", id: `status-${Math.random()}` });
   assert.equal(reply.status, "success");
@@ -64,7 +56,7 @@ async function waitUntil(
 Deno.test("a Python process that dies fails its calls with EXECUTOR_EXITED and the next call revives it", async () => {
   await using agent = await startAgent();
   await using client = await agent.connect();
-  await deploy(client, { "main.py": FRAGILE });
+  await client.deploy({ "main.py": FRAGILE });
   const pending = await client.request({
     command: "process",
     id: "waiting",
@@ -88,7 +80,7 @@ Deno.test("a Python process that dies fails its calls with EXECUTOR_EXITED and t
 Deno.test("cancel answers a running call with CANCELLED at once", async () => {
   await using agent = await startAgent();
   await using client = await agent.connect();
-  await deploy(client, { "main.py": FRAGILE });
+  await client.deploy({ "main.py": FRAGILE });
   for (const method of ["nap", "sleep"]) {
     const id = `long-${method}`;
     const ack = await client.request({
@@ -121,7 +113,7 @@ Deno.test("cancel answers a running call with CANCELLED at once", async () => {
 Deno.test("a worker killed during an UPDATE fails it cleanly and the running project survives", async () => {
   await using agent = await startAgent();
   await using client = await agent.connect();
-  await deploy(client, { "main.py": FRAGILE });
+  await client.deploy({ "main.py": FRAGILE });
   const workerPid = (await status(client)).worker.pid as number;
   const noise = new Uint8Array(24 * 1024 * 1024);
   for (let at = 0; at < noise.length; at += 65536) {
@@ -172,7 +164,7 @@ Deno.test("an agent killed mid-UPDATE restarts on the previous version with stag
     {
       const agent = await startAgent({ storage });
       const client = await agent.connect();
-      await deploy(client, { "main.py": FRAGILE });
+      await client.deploy({ "main.py": FRAGILE });
       const before = await status(client);
       workerPid = before.worker.pid as number;
       const pythonPid = before.project.pid as number;
@@ -216,7 +208,7 @@ Deno.test("a full disk during UPDATE gives STORAGE_ERROR and the project keeps r
   try {
     await using agent = await startAgent({ storage, config: "log:\n  level: warning\n" });
     await using client = await agent.connect();
-    await deploy(client, { "main.py": FRAGILE });
+    await client.deploy({ "main.py": FRAGILE });
     const noise = new Uint8Array(4 * 1024 * 1024);
     for (let at = 0; at < noise.length; at += 65536) {
       crypto.getRandomValues(noise.subarray(at, at + 65536));
@@ -265,7 +257,7 @@ Deno.test("a dead client that never answers pings frees the slot within the idle
 Deno.test("results that complete while a session's client is away are replayed on reconnect", async () => {
   await using agent = await startAgent();
   const first = await agent.connect("/ws?session=robot-1");
-  await deploy(first, { "main.py": FRAGILE });
+  await first.deploy({ "main.py": FRAGILE });
   const ack = await first.request({
     command: "process",
     id: "while-away",
@@ -299,7 +291,7 @@ Deno.test("a client that stops reading is closed with 4008 and its results wait 
   });
   {
     await using setup = await agent.connect();
-    await deploy(setup, { "main.py": FRAGILE });
+    await setup.deploy({ "main.py": FRAGILE });
   }
   await agent.waitForLog("Running the safety stop");
   const slow = await RawClient.open(agent.port, "/ws?session=slow");
@@ -355,8 +347,8 @@ Deno.test("a client that stops reading is closed with 4008 and its results wait 
 Deno.test("rollback returns to the previous version, then to the built-in project", async () => {
   await using agent = await startAgent();
   await using client = await agent.connect();
-  await deploy(client, { "main.py": "class V:\n    def v(self):\n        return 1\n" });
-  await deploy(client, { "main.py": "class V:\n    def v(self):\n        return 2\n" });
+  await client.deploy({ "main.py": "class V:\n    def v(self):\n        return 1\n" });
+  await client.deploy({ "main.py": "class V:\n    def v(self):\n        return 2\n" });
   assert.equal((await client.call("a", "V", "v")).callback.data.result, 2);
   const back = await client.request({ command: "rollback", id: "r1" });
   assert.equal(back.status, "success", back.message);
@@ -373,7 +365,7 @@ Deno.test("shutdown fails in-flight calls with callbacks before closing the clie
   const agent = await startAgent();
   try {
     const client = await agent.connect();
-    await deploy(client, { "main.py": FRAGILE });
+    await client.deploy({ "main.py": FRAGILE });
     await client.request({
       command: "process",
       id: "inflight",

@@ -3,7 +3,7 @@
  * the safety stop on disconnect, and restarting on the same storage.
  */
 import assert from "node:assert/strict";
-import { delay, descendants, isAlive, makeZip, startAgent } from "./_agent.ts";
+import { delay, descendants, isAlive, startAgent } from "./_agent.ts";
 
 const SLOW = `
 import time
@@ -44,12 +44,7 @@ Deno.test("SIGTERM stops the agent cleanly: no orphan processes, sockets removed
 Deno.test("a killed worker is restarted; in-flight calls get WORKER_EXITED callbacks", async () => {
   await using agent = await startAgent();
   await using client = await agent.connect();
-  const zip = await makeZip({ "main.py": SLOW });
-  assert.equal(
-    (await client.request({ command: "update", id: "u", data: zip.toBase64() })).status,
-    "success",
-  );
-  assert.equal((await client.request({ command: "start", id: "s" })).status, "success");
+  await client.deploy({ "main.py": SLOW });
   const before = await client.request({ command: "status", id: "st1" });
   const workerPid = before.data.worker.pid as number;
   const ack = await client.request({
@@ -99,12 +94,7 @@ Deno.test("a restarted agent keeps the deployed project and starts it again", as
     {
       await using agent = await startAgent({ storage });
       await using client = await agent.connect();
-      const zip = await makeZip({ "main.py": SLOW });
-      assert.equal(
-        (await client.request({ command: "update", id: "u", data: zip.toBase64() })).status,
-        "success",
-      );
-      assert.equal((await client.request({ command: "start", id: "s" })).status, "success");
+      await client.deploy({ "main.py": SLOW });
     }
     await using agent = await startAgent({ storage });
     await using client = await agent.connect();
