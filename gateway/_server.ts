@@ -336,19 +336,26 @@ export class WsGateway {
     switch (command.command) {
       case "process": {
         const params = { object: command.object, method: command.method, args: command.args };
-        supervisor.request("process", params).then((res) => {
-          if (!res.ok) return answer(res);
-          this.#calls.set(res.id, {
-            clientId: id,
-            origin,
-            object: command.object,
-            method: command.method,
-          });
-          if (id !== undefined) this.#callIds.set(id, res.id);
+        const route = { clientId: id, origin, object: command.object, method: command.method };
+        const ack = () =>
           send(reply("success", "Call accepted", {
             id,
             data: { object: command.object, method: command.method },
           }));
+        // The common case: an object the running project has. ACK now, before the call
+        // even reaches the worker; the route exists before any callback can arrive.
+        const accepted = supervisor.accept(params);
+        if (accepted !== undefined) {
+          this.#calls.set(accepted, route);
+          if (id !== undefined) this.#callIds.set(id, accepted);
+          ack();
+          return;
+        }
+        supervisor.request("process", params).then((res) => {
+          if (!res.ok) return answer(res);
+          this.#calls.set(res.id, route);
+          if (id !== undefined) this.#callIds.set(id, res.id);
+          ack();
           const early = this.#early.get(res.id);
           if (early) {
             this.#early.delete(res.id);

@@ -70,6 +70,8 @@ export class WorkerSupervisor {
   #pending = new Map<number, PendingRequest>();
   #accepted = new Map<number, AcceptedCall>();
   #restarts = 0;
+  /** What the worker said it accepts calls for; null while unknown or none. */
+  #objects: Map<string, Set<string>> | null = null;
   #recentCrashes: number[] = [];
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #stopping = false;
@@ -154,6 +156,25 @@ export class WorkerSupervisor {
         });
       }
     });
+  }
+
+  /**
+   * Sends a PROCESS the worker is known to accept and returns its id at once (the
+   * gateway ACKs it itself; the worker answers only with the callback). Returns
+   * undefined when the call cannot be accepted here: send it with {@linkcode request}.
+   */
+  accept(
+    params: { object: string; method: string; args: Record<string, unknown> },
+  ): number | undefined {
+    const channel = this.#channel;
+    if (this.#state !== "running" || !channel?.isOpen) return undefined;
+    if (!this.#objects?.get(params.object)?.has(params.method)) return undefined;
+    const id = this.#nextId++;
+    this.#accepted.set(id, { object: params.object, method: params.method });
+    channel.send({ t: "req", id, op: "process", params: { ...params, acked: true } }, undefined, {
+      urgent: true,
+    });
+    return id;
   }
 
   /** Marks request `id` (a PROCESS the worker accepted) as awaiting its callback. */
@@ -284,11 +305,19 @@ export class WorkerSupervisor {
       case "event":
         this.#options.onEvent(String(message.event), message.data ?? null);
         return;
+      case "project": {
+        const objects = message.objects as Record<string, string[]> | null;
+        this.#objects = objects
+          ? new Map(Object.entries(objects).map(([name, methods]) => [name, new Set(methods)]))
+          : null;
+        return;
+      }
     }
   }
 
   #onExit(child: Deno.ChildProcess, status: Deno.CommandStatus): void {
     if (this.#child !== child) return;
+    this.#objects = null;
     this.#channel?.close();
     this.#channel = undefined;
     const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;

@@ -89,6 +89,15 @@ export interface EventMessage {
   data: unknown;
 }
 
+/**
+ * Worker → gateway: the objects and methods the worker accepts calls for now (`null`:
+ * none), so the gateway can ACK such calls without waiting for the worker.
+ */
+export interface ProjectMessage {
+  t: "project";
+  objects: Record<string, string[]> | null;
+}
+
 /** Worker → gateway: the worker has applied `init` and loaded the current project. */
 export interface ReadyMessage {
   t: "ready";
@@ -96,4 +105,9 @@ export interface ReadyMessage {
 }
 
 /** Any message the worker sends. */
-export type WorkerMessage = ReplyMessage | CallbackMessage | EventMessage | ReadyMessage;
+export type WorkerMessage =
+  | ReplyMessage
+  | CallbackMessage
+  | EventMessage
+  | ProjectMessage
+  | ReadyMessage;

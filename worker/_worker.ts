@@ -184,14 +184,24 @@ class Worker {
   #process(id: number, params: Record<string, unknown>): void {
     const { object, method } = params as { object: string; method: string };
     const args = (params.args ?? {}) as Record<string, unknown>;
+    // The gateway ACKs calls to objects it knows the project has; if the project changed
+    // meanwhile, the refusal must then come as the call's callback, not as a reply.
+    const acked = params.acked === true;
+    const refuse = (code: ErrorCode, message: string) => {
+      if (!acked) return this.#replyError(id, new AgentError(code, message));
+      this.#counts.accepted++;
+      this.#counts.failed++;
+      this.#channel.send({
+        t: "cb",
+        id,
+        data: failedOutcome(object, method, code, "CallRefused", message),
+      });
+    };
     const executor = this.#executor;
     if (executor instanceof CppExecutor) {
-      this.#replyError(
-        id,
-        new AgentError(
-          ErrorCode.NOT_SUPPORTED,
-          "Cannot call method: the current project is a C++ executable, which takes no calls",
-        ),
+      refuse(
+        ErrorCode.NOT_SUPPORTED,
+        "Cannot call method: the current project is a C++ executable, which takes no calls",
       );
       return;
     }
@@ -200,36 +210,29 @@ class Worker {
     const revive = executor instanceof PythonExecutor && !executor.running &&
       this.#projectState === "exited";
     if (!executor || (!executor.running && !revive)) {
-      const why = "no project is started; send start first";
-      this.#replyError(id, new AgentError(ErrorCode.NOT_STARTED, `Cannot call method: ${why}`));
+      refuse(ErrorCode.NOT_STARTED, "Cannot call method: no project is started; send start first");
       return;
     }
     const methods = executor.objects.get(object);
     if (!methods) {
       const known = [...executor.objects.keys()].join(", ") || "none";
-      this.#replyError(
-        id,
-        new AgentError(
-          ErrorCode.UNKNOWN_OBJECT,
-          `Cannot call method: the project has no object ${
-            JSON.stringify(object)
-          } (objects: ${known})`,
-        ),
+      refuse(
+        ErrorCode.UNKNOWN_OBJECT,
+        `Cannot call method: the project has no object ${
+          JSON.stringify(object)
+        } (objects: ${known})`,
       );
       return;
     }
     if (!methods.has(method)) {
-      this.#replyError(
-        id,
-        new AgentError(
-          ErrorCode.UNKNOWN_METHOD,
-          `Cannot call method: ${object} has no method ${JSON.stringify(method)}`,
-        ),
+      refuse(
+        ErrorCode.UNKNOWN_METHOD,
+        `Cannot call method: ${object} has no method ${JSON.stringify(method)}`,
       );
       return;
     }
     this.#counts.accepted++;
-    this.#channel.send({ t: "res", id, ok: true, message: "Call accepted" });
+    if (!acked) this.#channel.send({ t: "res", id, ok: true, message: "Call accepted" });
     const running = revive ? this.#revive() : Promise.resolve(executor);
     running.then(
       (live) => live.call(id, object, method, args),
@@ -388,6 +391,7 @@ class Worker {
       this.#running = meta;
       this.#projectState = executor.running ? "running" : "exited";
       await this.#writeState({ started: true });
+      this.#announce();
       return meta;
     } catch (error) {
       this.#projectState = "failed";
@@ -395,9 +399,22 @@ class Worker {
     }
   }
 
+  /**
+   * Tells the gateway which calls the worker accepts now, so it can ACK them itself;
+   * a project that exits keeps its table, since the next call revives it.
+   */
+  #announce(): void {
+    const executor = this.#executor;
+    const objects = executor instanceof PythonExecutor
+      ? Object.fromEntries([...executor.objects].map(([name, methods]) => [name, [...methods]]))
+      : null;
+    this.#channel.send({ t: "project", objects });
+  }
+
   async #stopExecutor(): Promise<void> {
     const executor = this.#executor;
     this.#executor = undefined;
+    if (executor) this.#announce();
     if (!executor) return;
     await executor.stop();
     this.#projectState = "stopped";
