@@ -488,18 +488,11 @@ class Worker {
   }
 }
 
-/** Drops the permissions a compiled binary carries for the gateway but the worker lacks. */
-function dropGatewayPermissions(): void {
-  if (!Deno.build.standalone) return;
-  Deno.permissions.revokeSync({ name: "net" });
-}
-
 /**
  * Runs the worker: connects to the gateway, waits for `init`, boots, then serves
  * requests until the gateway closes the connection or the signal aborts.
  */
 export async function runWorker(options: WorkerOptions): Promise<void> {
-  dropGatewayPermissions();
   const conn = await connectUnix(options.ipcPath);
   let worker: Worker | undefined;
   const early: [RequestMessage, Uint8Array | undefined][] = [];
