@@ -380,3 +380,53 @@ Deno.test("shutdown fails in-flight calls with callbacks before closing the clie
     await Deno.remove(agent.storage, { recursive: true });
   }
 });
+
+Deno.test("calls racing a START each get an error reply, or an ACK and exactly one callback", async () => {
+  await using agent = await startAgent();
+  await using client = await agent.connect();
+  await client.deploy({ "main.py": FRAGILE });
+  // The gateway ACKs from the object table it holds; START replaces the project under it,
+  // so some calls are ACKed for a project that is gone by the time they arrive.
+  const ids: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    client.send({ command: "start", id: `start-${round}` });
+    for (let i = 0; i < 20; i++) {
+      const id = `race-${round}-${i}`;
+      ids.push(id);
+      client.send({
+        command: "process",
+        id,
+        params: { object: "Fragile", method: "echo", args: { value: i } },
+      });
+    }
+    await client.reply(`start-${round}`);
+  }
+  const seen = new Map<string, string[]>();
+  await waitUntil("every call to settle", () => {
+    for (const m of client.received.splice(0)) {
+      if (typeof m.id === "string" && m.id.startsWith("race-")) {
+        seen.set(m.id, [...(seen.get(m.id) ?? []), m.status]);
+      }
+    }
+    return ids.every((id) => {
+      const statuses = seen.get(id) ?? [];
+      return statuses.includes("error") || statuses.includes("callback");
+    });
+  });
+  await delay(200);
+  for (const m of client.received.splice(0)) {
+    if (typeof m.id === "string" && m.id.startsWith("race-")) {
+      seen.set(m.id, [...(seen.get(m.id) ?? []), m.status]);
+    }
+  }
+  for (const id of ids) {
+    const statuses = seen.get(id)!;
+    const ok = (statuses.length === 1 && statuses[0] === "error") ||
+      (statuses.length === 2 && statuses[0] === "success" && statuses[1] === "callback");
+    assert.ok(ok, `${id}: ${statuses.join(", ")}`);
+  }
+  assert.equal(
+    (await client.call("after", "Fragile", "echo", { value: 7 })).callback.data.result,
+    7,
+  );
+});
