@@ -385,8 +385,9 @@ Deno.test("calls racing a START each get an error reply, or an ACK and exactly o
   await using agent = await startAgent();
   await using client = await agent.connect();
   await client.deploy({ "main.py": FRAGILE });
-  // The gateway ACKs from the object table it holds; START replaces the project under it,
-  // so some calls are ACKed for a project that is gone by the time they arrive.
+  // The gateway ACKs from the object table it holds while START replaces the project
+  // under it: calls sent after a START wait for it; calls already running on the old
+  // project are cancelled with it. Whatever the timing, each gets exactly one answer.
   const ids: string[] = [];
   for (let round = 0; round < 5; round++) {
     client.send({ command: "start", id: `start-${round}` });

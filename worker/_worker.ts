@@ -60,6 +60,9 @@ class Worker {
   #serial: Promise<unknown> = Promise.resolve();
   #counts = { accepted: 0, completed: 0, failed: 0 };
   #reviving: Promise<PythonExecutor> | undefined;
+  /** STARTs and rollbacks queued or running, and the moment the last of them is done. */
+  #switches = 0;
+  #switched: Promise<void> = Promise.resolve();
   /** Ids of the worker's own calls (the safety stop's); negative, so never a gateway id. */
   #internalId = -1_000_000;
   /** Aborted when the gateway goes: an UPDATE nobody waits for must not land. */
@@ -121,7 +124,7 @@ class Worker {
         work = this.#serially(() => this.#update(body ?? new Uint8Array()));
         break;
       case "start":
-        work = this.#serially(async () => {
+        work = this.#switching(async () => {
           const meta = await this.#start();
           return { message: "Project started", data: this.#projectData(meta) };
         });
@@ -130,7 +133,7 @@ class Worker {
         work = Promise.resolve({ message: "Status", data: this.#status() });
         break;
       case "rollback":
-        work = this.#serially(() => this.#rollback());
+        work = this.#switching(() => this.#rollback());
         break;
       case "cancel":
         work = Promise.resolve(this.#cancel(params));
@@ -181,7 +184,23 @@ class Worker {
     return result;
   }
 
+  /**
+   * Runs a START or rollback in the serial queue; calls that arrive meanwhile wait for it
+   * and then go to the project it started, so a client may send start and its first
+   * calls without waiting for the reply. (Calls never wait behind an UPDATE.)
+   */
+  #switching<T>(work: () => Promise<T>): Promise<T> {
+    this.#switches++;
+    const done = this.#serially(work).finally(() => this.#switches--);
+    this.#switched = done.then(() => {}, () => {});
+    return done;
+  }
+
   #process(id: number, params: Record<string, unknown>): void {
+    if (this.#switches > 0) {
+      this.#switched.then(() => this.#process(id, params));
+      return;
+    }
     const { object, method } = params as { object: string; method: string };
     const args = (params.args ?? {}) as Record<string, unknown>;
     // The gateway ACKs calls to objects it knows the project has; if the project changed
