@@ -119,9 +119,15 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     args.push("--config", file);
   }
   const deno = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-  const task = (deno.tasks.start as string).split(" ").slice(1);
+  // `NAME=value … deno run FLAGS main.ts`: the same environment, flags and entry point.
+  const words = (deno.tasks.start as string).split(" ");
+  const env = Object.fromEntries(
+    words.filter((word) => /^[A-Z_]+=/.test(word)).map((word) => word.split("=", 2)),
+  );
+  const task = words.slice(words.indexOf("deno") + 1);
   const child = new Deno.Command(Deno.execPath(), {
     args: [...task, ...args],
+    env,
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
