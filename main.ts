@@ -50,8 +50,6 @@ function workerCommand(config: AgentConfig): WorkerCommand | string {
       "run",
       "--quiet",
       "--no-prompt",
-      // Lets the deploy thread free upload buffers as it goes (see worker/_deploy_thread.ts).
-      "--v8-flags=--expose-gc",
       `--config=${join(root, "deno.json")}`,
       // Storage, and the agent's own source: the runtime files it ships, and the modules
       // of its deploy thread (Deno checks read access for what a Web Worker imports).

@@ -136,3 +136,33 @@ Deno.test("upload commands with bad declarations are refused with clear codes", 
   client.send(new Uint8Array([0x52, 0x41, 0x43, 0x31, 0, 0, 0, 200, 1, 2]));
   assert.equal((await badHeader).code, "BAD_REQUEST");
 });
+
+Deno.test("chunks pipelined right behind upload_begin are stored in order", async () => {
+  await using agent = await startAgent();
+  await using client = await agent.connect();
+  const zip = await bigProject(2 * 1024 * 1024);
+  const digest = await sha256(zip);
+  const chunk = 256 * 1024;
+  const final = client.reply("pipelined");
+  // No waiting for the begin reply, nor for any progress: everything goes out at once.
+  client.send({
+    command: "upload_begin",
+    id: "pipelined",
+    params: { size: zip.length, sha256: digest },
+  });
+  let chunks = 0;
+  for (let offset = 0; offset < zip.length; offset += chunk) {
+    client.send(encodeChunk(digest, offset, zip.subarray(offset, offset + chunk)));
+    chunks++;
+  }
+  const begun = await final;
+  assert.equal(begun.status, "success", begun.message);
+  assert.equal(begun.data.offset, 0);
+  const deployed = await client.reply("pipelined");
+  assert.equal(deployed.status, "success", deployed.message);
+  assert.equal(deployed.data.type, "python");
+  const errors = client.received.filter((m) => m.status === "error");
+  assert.deepEqual(errors, []);
+  const progress = client.received.filter((m) => m.event === "upload_progress");
+  assert.equal(progress.length, chunks - 1);
+});

@@ -23,32 +23,10 @@ export interface ThreadRequest {
 
 let uploads: UploadManager | undefined;
 
-/**
- * Chunks arrive as fresh buffers; V8 frees them only when its external-memory heuristic
- * triggers a collection, which lets a 100 MB upload pile up ~100 MB of dead buffers on a
- * robot with little memory. When the worker runs with `--expose-gc`, collect every
- * `GC_EVERY_BYTES` instead.
- */
-const GC_EVERY_BYTES = 16 * 1024 * 1024;
-const collect = (globalThis as { gc?: () => void }).gc;
-let sinceCollect = 0;
-
-function collectGarbage(bytes: number): void {
-  sinceCollect += bytes;
-  if (collect && sinceCollect >= GC_EVERY_BYTES) {
-    sinceCollect = 0;
-    collect();
-  }
-}
-
 const handlers: Record<ThreadRequest["op"], (...args: never[]) => Promise<unknown>> = {
   async unpack(source: Uint8Array | string, dest: string, limits: ExtractLimits) {
-    try {
-      const result = await extractZip(source, dest, limits);
-      return { result, info: await detectProject(dest) };
-    } finally {
-      collectGarbage(GC_EVERY_BYTES);
-    }
+    const result = await extractZip(source, dest, limits);
+    return { result, info: await detectProject(dest) };
   },
   begin(dir: string, maxBytes: number, size: unknown, sha256: unknown) {
     uploads ??= new UploadManager(dir, { maxBytes });
@@ -74,8 +52,17 @@ const handlers: Record<ThreadRequest["op"], (...args: never[]) => Promise<unknow
   },
 };
 
-self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
-  const { id, op, args } = event.data;
+/**
+ * Requests run one after another, in arrival order: a chunk sent right behind its
+ * `upload_begin` must find the upload open, though opening it awaits the file system.
+ */
+let queue: Promise<void> = Promise.resolve();
+
+self.onmessage = (event: MessageEvent<ThreadRequest>) => {
+  queue = queue.then(() => handle(event.data));
+};
+
+async function handle({ id, op, args }: ThreadRequest): Promise<void> {
   try {
     const result = await (handlers[op] as (...args: unknown[]) => Promise<unknown>)(...args);
     self.postMessage({ id, ok: true, result, open: uploads?.openCount ?? 0 });
@@ -89,4 +76,4 @@ self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
       open: uploads?.openCount ?? 0,
     });
   }
-};
+}
