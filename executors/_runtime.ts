@@ -50,6 +50,3 @@ export async function installRuntime(dir: string): Promise<RuntimeFiles> {
   await copyTree(join(SOURCE_DIR, "default_project"), defaultProject);
   return { hostScript, defaultProject };
 }
-
-/** The folder holding the shipped runtime sources; the worker needs read access to it. */
-export const RUNTIME_SOURCE_DIR: string = SOURCE_DIR;

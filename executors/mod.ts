@@ -7,4 +7,4 @@
 export { CppExecutor, type CppStartOptions } from "./_cpp.ts";
 export type { ExitInfo } from "./_child.ts";
 export { PythonExecutor, type PythonStartOptions } from "./_python.ts";
-export { installRuntime, RUNTIME_SOURCE_DIR, type RuntimeFiles } from "./_runtime.ts";
+export { installRuntime, type RuntimeFiles } from "./_runtime.ts";

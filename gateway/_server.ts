@@ -110,16 +110,6 @@ export class WsGateway {
     }, (request) => this.#handle(request));
   }
 
-  /** The bound address (useful with port 0). */
-  get address(): Deno.NetAddr {
-    return this.#server.addr;
-  }
-
-  /** Resolves when the server has stopped. */
-  get finished(): Promise<void> {
-    return this.#server.finished;
-  }
-
   /** Delivers a worker callback to the client that made the call (or its session). */
   deliverCallback(requestId: number, outcome: CallOutcome): void {
     const route = this.#calls.get(requestId);

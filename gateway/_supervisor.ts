@@ -111,11 +111,6 @@ export class WorkerSupervisor {
     return this.#restarts;
   }
 
-  /** Resolves when the worker is running (now, or after the restart under way). */
-  get ready(): Promise<void> {
-    return this.#ready.promise;
-  }
-
   /** Launches the worker and waits until it is ready. */
   async start(): Promise<void> {
     try {

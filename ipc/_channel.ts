@@ -50,7 +50,6 @@ export class IpcChannel {
   #queue: Uint8Array[][] = [];
   /** Urgent frames: written before any queued frame not yet started. */
   #urgent: Uint8Array[][] = [];
-  #queuedBytes = 0;
   #writing = false;
   #closed = false;
   #done: Promise<void>;
@@ -79,11 +78,6 @@ export class IpcChannel {
   /** Whether `send` still delivers. */
   get isOpen(): boolean {
     return !this.#closed;
-  }
-
-  /** Bytes queued and not yet written. */
-  get bufferedBytes(): number {
-    return this.#queuedBytes;
   }
 
   /**
@@ -116,7 +110,6 @@ export class IpcChannel {
     head.set(json, HEADER_BYTES + extra);
     const frame = body && bodyBytes > 0 ? [head, body] : [head];
     (options.urgent ? this.#urgent : this.#queue).push(frame);
-    this.#queuedBytes += head.length + bodyBytes;
     if (!this.#writing) {
       this.#writing = true;
       queueMicrotask(() => this.#writeLoop());
@@ -138,7 +131,6 @@ export class IpcChannel {
     try {
       while ((this.#urgent.length > 0 || this.#queue.length > 0) && !this.#closed) {
         for (const part of this.#takeBatch(this.#urgent.length > 0 ? this.#urgent : this.#queue)) {
-          this.#queuedBytes -= part.length;
           let written = 0;
           while (written < part.length) {
             written += await this.#conn.write(part.subarray(written));

@@ -42,7 +42,6 @@ const ASYNC_PROJECT = `class Bench:
     async def anoop(self):
         return None
 `;
-const BENCH_PROJECT = SYNC_PROJECT;
 
 /** Codes a call may meet while the worker restarts; the caller retries. */
 const RESTART_CODES = new Set([
@@ -485,7 +484,7 @@ async function measureUpdate(
 ): Promise<Timed & { before: number; peaks: MemoryPeaks }> {
   await using agent = await startAgent();
   await using client = await BenchClient.open(agent.url);
-  await deploy(client, BENCH_PROJECT);
+  await deploy(client, SYNC_PROJECT);
   const send = await prepare(client);
   const pids = await pidsOf(agent, client);
   const rss = await ctx.sampler.rss(pids);
@@ -508,8 +507,8 @@ async function measureUpdate(
 async function updates(ctx: Context): Promise<void> {
   const { plan, rows, problems } = ctx;
   const full = !plan.quick;
-  const one = await paddedZip(plan.oneMessageBytes, { "main.py": BENCH_PROJECT });
-  const big = await paddedZip(plan.chunkedBytes, { "main.py": BENCH_PROJECT });
+  const one = await paddedZip(plan.oneMessageBytes, { "main.py": SYNC_PROJECT });
+  const big = await paddedZip(plan.chunkedBytes, { "main.py": SYNC_PROJECT });
   const runs = [
     {
       name: `${mib(one.length)} zip, one base64 message`,

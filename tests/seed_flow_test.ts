@@ -248,6 +248,8 @@ Deno.test("a refused update names the problem and leaves the running project unt
   const status = await client.request({ command: "status", id: "st" });
   assert.equal(status.data.project.version, 1);
   assert.equal(status.data.project.state, "running");
+  assert.match(status.data.project.python, /^3\.\d+\.\d+/);
+  assert.equal(status.data.project.abandoned_calls, 0);
   assert.equal((await client.call("after", "A", "v")).callback.data.result, 1);
   const versions = [...Deno.readDirSync(`${agent.storage}/projects`)].map((e) => e.name).sort();
   assert.deepEqual(versions, ["current", "v000001"]);

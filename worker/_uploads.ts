@@ -145,12 +145,6 @@ export class UploadManager {
     return this.#open.size;
   }
 
-  /** Whether upload `id` has all its bytes. */
-  isComplete(id: string): boolean {
-    const upload = this.#open.get(id);
-    return upload !== undefined && upload.received === upload.size;
-  }
-
   /**
    * Closes a complete upload and checks its digest; returns the file's path. The caller
    * removes it with {@linkcode discard} when done.

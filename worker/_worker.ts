@@ -484,6 +484,8 @@ class Worker {
         state: this.#projectState,
         pid: executor?.running ? executor.pid : null,
         last_exit: this.#lastExit ?? null,
+        python: executor instanceof PythonExecutor ? executor.pythonVersion : null,
+        abandoned_calls: executor instanceof PythonExecutor ? executor.abandoned : 0,
       },
       calls: {
         ...this.#counts,
