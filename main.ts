@@ -51,8 +51,8 @@ function workerCommand(config: AgentConfig): WorkerCommand | string {
       "--quiet",
       "--no-prompt",
       `--config=${join(root, "deno.json")}`,
-      // Storage, and the agent's own source: the runtime files it ships, and the modules
-      // of its deploy thread (Deno checks read access for what a Web Worker imports).
+      // Storage, and the agent's own source: the runtime files it ships (the Python host
+      // and the default project), copied into storage when the worker starts.
       `--allow-read=${storage},${root}`,
       `--allow-write=${storage}`,
       `--allow-run=${config.python.command}`,
@@ -95,7 +95,7 @@ function fail(message: string): never {
 
 async function runAgent(argv: string[]): Promise<void> {
   // Each process loads only its own half: the worker never needs the gateway or YAML,
-  // the gateway never needs zip.js. This keeps both processes' memory down.
+  // the gateway never needs the executors or the zip reader. This keeps memory down.
   const { ConfigError, loadConfig } = await import("./config.ts");
   const { IPC_MAX_FRAME_BYTES, WorkerSupervisor, WsGateway } = await import("./gateway/mod.ts");
   let flags;

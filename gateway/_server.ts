@@ -6,7 +6,7 @@
  */
 import type { AgentConfig } from "../config.ts";
 import { ErrorCode, errorCode, errorMessage } from "../errors.ts";
-import { type CallOutcome, failedOutcome, type ReplyMessage } from "../ipc/mod.ts";
+import { type CallOutcome, failedOutcome, releaseBytes, type ReplyMessage } from "../ipc/mod.ts";
 import { logger } from "../log.ts";
 import {
   type ClientCommand,
@@ -355,7 +355,11 @@ export class WsGateway {
         return;
       }
       case "update":
-        supervisor.request("update", {}, command.data).then((res) => answer(res));
+        supervisor.request("update", {}, command.data).then((res) => {
+          // The zip is on disk now (or refused): free it rather than wait for a GC.
+          releaseBytes(command.data);
+          answer(res);
+        });
         return;
       case "start":
         supervisor.request("start").then((res) => answer(res));
@@ -424,6 +428,8 @@ export class WsGateway {
         }
         Promise.all(slices).then((replies) => replies.find((r) => !r.ok) ?? replies.at(-1)!).then(
           (res) => {
+            // The worker has stored every slice: free the chunk rather than wait for a GC.
+            releaseBytes(command.data);
             const data = (res.data ?? {}) as Record<string, unknown>;
             if (data.complete) {
               // The last chunk: the deploy's outcome is the reply to upload_begin.

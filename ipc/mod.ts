@@ -16,3 +16,4 @@ export {
   removeSocketFile,
 } from "./_socket.ts";
 export * from "./_messages.ts";
+export { releaseBytes } from "./_release.ts";

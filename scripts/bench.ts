@@ -8,6 +8,7 @@
  * - `--quick`: every scenario with small counts and sizes (for CI; under a minute).
  * - `--write`: also saves the JSON to `docs/bench-results.json`.
  * - `--chunk-mib`, `--window`: chunk size and chunks in flight of the chunked uploads.
+ * - `--only start,calls,updates,control`: run only these groups of scenarios (for A/B runs).
  *
  * A missed target is reported, never fatal. The exit code is 1 only when something is
  * broken: a lost or duplicated callback, an unexpected error, a timeout.
@@ -776,11 +777,13 @@ async function main(): Promise<number> {
       write: { type: "boolean", default: false },
       "chunk-mib": { type: "string", default: "1" },
       window: { type: "string", default: "2" },
+      only: { type: "string", default: "start,calls,updates,control" },
     },
     strict: true,
   });
   const chunkBytes = Number(values["chunk-mib"]) * MIB;
   const window = Number(values.window);
+  const groups = new Set(values.only.split(","));
   if (!(chunkBytes > 0 && chunkBytes <= 8 * MIB) || !(Number.isInteger(window) && window > 0)) {
     out("bench: --chunk-mib must be in (0, 8] and --window a positive integer");
     return 2;
@@ -823,16 +826,17 @@ async function main(): Promise<number> {
     }`,
   );
   try {
-    await startScenarios(ctx);
+    if (groups.has("start")) await startScenarios(ctx);
     for (const [project, method] of [[SYNC_PROJECT, "noop"], [ASYNC_PROJECT, "anoop"]]) {
+      if (!groups.has("calls")) break;
       await onFreshAgent(ctx, async (ctx, client) => {
         await deploy(client, project);
         await sequential(ctx, client, method);
         await pipelined(ctx, client, method);
       });
     }
-    await updates(ctx);
-    await onFreshAgent(ctx, controlUnderLoad);
+    if (groups.has("updates")) await updates(ctx);
+    if (groups.has("control")) await onFreshAgent(ctx, controlUnderLoad);
   } catch (error) {
     ctx.problems.push(`aborted: ${error instanceof Error ? error.stack : error}`);
   }

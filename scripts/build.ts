@@ -33,9 +33,6 @@ export async function compileArgs(target: string, output: string): Promise<strin
     join(ROOT, "executors", "python_host.py"),
     "--include",
     join(ROOT, "executors", "default_project"),
-    // A Web Worker's module is loaded at run time: name it so it is embedded.
-    "--include",
-    join(ROOT, "worker", "_deploy_thread.ts"),
     ...await startFlags(),
     "--no-prompt",
     join(ROOT, "main.ts"),

@@ -29,6 +29,8 @@ export interface RawEntry {
   method?: number;
   /** General purpose flags; UTF-8 names by default. */
   flags?: number;
+  /** Extra fields of the central directory record. */
+  extra?: Uint8Array;
 }
 
 /** Builds a zip from raw entries (with zip64 end records past 65,535 entries). */
@@ -56,7 +58,8 @@ export function rawZip(entries: RawEntry[]): Uint8Array {
     lv.setUint16(26, name.length, true);
     local.set(name, 30);
     local.set(data, 30 + name.length);
-    const central = new Uint8Array(46 + name.length);
+    const extra = entry.extra ?? new Uint8Array();
+    const central = new Uint8Array(46 + name.length + extra.length);
     const cv = new DataView(central.buffer);
     cv.setUint32(0, 0x02014b50, true);
     cv.setUint16(4, 0x031e, true);
@@ -68,9 +71,11 @@ export function rawZip(entries: RawEntry[]): Uint8Array {
     cv.setUint32(20, data.length, true);
     cv.setUint32(24, size, true);
     cv.setUint16(28, name.length, true);
+    cv.setUint16(30, extra.length, true);
     cv.setUint32(38, ((entry.mode ?? 0o100644) << 16) >>> 0, true);
     cv.setUint32(42, entry.offset ?? offset, true);
     central.set(name, 46);
+    central.set(extra, 46 + name.length);
     locals.push(local);
     centrals.push(central);
     offset += local.length;

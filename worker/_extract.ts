@@ -9,17 +9,20 @@
  * @module
  */
 
-import {
-  configure,
-  type CreateReadableOptions,
-  type Entry,
-  ERR_INVALID_UNCOMPRESSED_SIZE,
-  type FileEntry,
-  Reader,
-  type WritableWriter,
-  ZipReader,
-} from "@zip.js/zip.js";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
+import {
+  BytesSource,
+  FileSource,
+  isValidUtf8,
+  LOCAL_HEADER_BYTES,
+  readDirectory,
+  readEntryData,
+  SizeMismatchError,
+  SourceReadError,
+  TooManyEntriesError,
+  type ZipEntry,
+  type ZipSource,
+} from "./_zip_reader.ts";
 
 /** The limits an archive must stay within to be extracted. */
 export interface ExtractLimits {
@@ -58,15 +61,15 @@ const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
 const FILE_MODE = 0o644;
 const FOLDER_MODE = 0o755;
-/** The smallest local file header: an entry's data starts at least this far after it. */
-const LOCAL_HEADER_BYTES = 30;
-/** Stored, deflated and deflate64: the methods zip.js decodes without extra codecs. */
-const SUPPORTED_METHODS = new Set([0, 8, 9]);
+/** Stored and deflated: what zip tools write for project files. */
+const SUPPORTED_METHODS = new Set([0, 8]);
 const WRITE_CONCURRENCY = 4;
-const INPUT_CHUNK_BYTES = 64 * 1024;
+/** Each concurrent writer reads a file-backed zip through a buffer of this size. */
+const READ_BUFFER_BYTES = 256 * 1024;
+/** General purpose flags: encrypted (bit 0), strong encryption (bit 6). */
+const ENCRYPTED_FLAGS = 0x41;
 
 const encoder = new TextEncoder();
-let configured = false;
 
 /**
  * Extracts a zip into `dest` (an existing empty folder), refusing anything unsafe.
@@ -87,14 +90,8 @@ export async function extractZip(
 ): Promise<ExtractResult> {
   const { signal } = options;
   signal?.throwIfAborted();
-  if (!configured) {
-    // Web Workers would need permissions of their own and gain nothing: the inflating is
-    // native code and the agent's worker process is already off the gateway's thread.
-    configure({ useWebWorkers: false });
-    configured = true;
-  }
   if (typeof source !== "string") {
-    return await extractFrom(new BytesReader(source), dest, options);
+    return await extractFrom(new BytesSource(source), dest, options);
   }
   let file: Deno.FsFile;
   let size: number;
@@ -109,23 +106,22 @@ export async function extractZip(
     } catch (error) {
       throw storageError(`cannot read ${quote(source)}`, error);
     }
-    return await extractFrom(new FsFileReader(file, size), dest, options);
+    return await extractFrom(new FileSource(file, size), dest, options);
   } finally {
     file.close();
   }
 }
 
 async function extractFrom(
-  reader: Reader<unknown>,
+  source: ZipSource,
   dest: string,
   options: ExtractOptions,
 ): Promise<ExtractResult> {
-  await using zip = new ZipReader(reader, { filenameValidation: "tolerant" });
-  const entries = await readEntries(zip, options);
+  const entries = await readEntries(source, options);
   const plan = planExtraction(entries, options);
   const created: string[] = [];
   try {
-    return await writePlan(plan, dest, created, options);
+    return await writePlan(source, plan, dest, created, options);
   } catch (error) {
     for (const name of created) {
       await Deno.remove(`${dest}/${name}`, { recursive: true }).catch(() => undefined);
@@ -134,20 +130,18 @@ async function extractFrom(
   }
 }
 
-async function readEntries(zip: ZipReader<unknown>, options: ExtractOptions): Promise<Entry[]> {
-  const entries: Entry[] = [];
+async function readEntries(source: ZipSource, options: ExtractOptions): Promise<ZipEntry[]> {
+  let entries: ZipEntry[];
   try {
-    for await (const entry of zip.getEntriesGenerator()) {
-      if (entries.length === options.maxEntries) {
-        throw new AgentError(
-          ErrorCode.ZIP_TOO_LARGE,
-          `Cannot extract project: the zip holds more than ${options.maxEntries} entries, the limit`,
-        );
-      }
-      entries.push(entry);
-    }
+    entries = await readDirectory(source, options.maxEntries);
   } catch (error) {
-    if (error instanceof AgentError) throw error;
+    if (error instanceof TooManyEntriesError) {
+      throw new AgentError(
+        ErrorCode.ZIP_TOO_LARGE,
+        `Cannot extract project: the zip holds more than ${options.maxEntries} entries, the limit`,
+      );
+    }
+    if (error instanceof SourceReadError) throw storageError("cannot read the zip file", error);
     throw new AgentError(
       ErrorCode.BAD_ZIP,
       `Cannot extract project: the data is not a zip archive (${errorMessage(error)})`,
@@ -159,7 +153,7 @@ async function readEntries(zip: ZipReader<unknown>, options: ExtractOptions): Pr
 }
 
 interface PlannedFile {
-  entry: FileEntry;
+  entry: ZipEntry;
   /** Relative, normalised path: segments joined with "/". */
   path: string;
   mode: number;
@@ -173,7 +167,7 @@ interface Plan {
 }
 
 /** Validates all the metadata and decides what to write, without touching the disk. */
-function planExtraction(entries: Entry[], limits: ExtractLimits): Plan {
+function planExtraction(entries: ZipEntry[], limits: ExtractLimits): Plan {
   const names = new Map<string, string>();
   const folders = new Map<string, string>();
   const files: PlannedFile[] = [];
@@ -253,22 +247,16 @@ function normalisedPath(name: string): string[] {
   return segments;
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-function checkEntryKind(entry: Entry): void {
-  if (entry.filenameUTF8 && entry.rawFilename) {
-    try {
-      strictUtf8.decode(entry.rawFilename);
-    } catch {
-      // zip.js would substitute U+FFFD: the file on disk would not be the one named.
-      throw unsafe(`entry ${quote(entry.filename)} is flagged UTF-8 but its name is not`);
-    }
+function checkEntryKind(entry: ZipEntry): void {
+  if (entry.filenameUTF8 && !isValidUtf8(entry.rawFilename)) {
+    // Decoding would substitute U+FFFD: the file on disk would not be the one named.
+    throw unsafe(`entry ${quote(entry.filename)} is flagged UTF-8 but its name is not`);
   }
   const type = (entry.externalFileAttributes >>> 16) & S_IFMT;
-  if (entry.symlink || type === S_IFLNK) {
+  if (type === S_IFLNK) {
     throw unsafe(`entry ${quote(entry.filename)} is a symbolic link`);
   }
-  if (entry.encrypted) {
+  if ((entry.flags & ENCRYPTED_FLAGS) !== 0) {
     throw unsafe(`entry ${quote(entry.filename)} is encrypted`);
   }
   if (!entry.directory && !SUPPORTED_METHODS.has(entry.compressionMethod)) {
@@ -282,7 +270,7 @@ function checkEntryKind(entry: Entry): void {
 }
 
 /** Old Windows tools write folders as empty entries named with a trailing backslash. */
-function isBackslashFolder(entry: Entry): boolean {
+function isBackslashFolder(entry: ZipEntry): boolean {
   return entry.filename.endsWith("\\") && entry.uncompressedSize === 0;
 }
 
@@ -301,13 +289,13 @@ function addFolder(folders: Map<string, string>, path: string): void {
   }
 }
 
-function fileMode(entry: Entry): number {
+function fileMode(entry: ZipEntry): number {
   const permissions = (entry.externalFileAttributes >>> 16) & 0o777;
   return permissions === 0 ? FILE_MODE : permissions;
 }
 
 /** Refuses entries sharing compressed bytes, the trick of the densest zip bombs. */
-function checkOverlaps(entries: Entry[]): void {
+function checkOverlaps(entries: ZipEntry[]): void {
   const byOffset = entries.toSorted((a, b) => a.offset - b.offset);
   for (let index = 1; index < byOffset.length; index++) {
     const before = byOffset[index - 1];
@@ -337,6 +325,7 @@ function checkSizes(declared: number, compressed: number, limits: ExtractLimits)
 }
 
 async function writePlan(
+  source: ZipSource,
   plan: Plan,
   dest: string,
   created: string[],
@@ -358,10 +347,12 @@ async function writePlan(
   const pending = plan.files.values();
   let failure: { error: unknown } | undefined;
   const writeNext = async () => {
+    // A file-backed zip is read through one buffer per writer, reused from file to file.
+    const buffer = source instanceof FileSource ? new Uint8Array(READ_BUFFER_BYTES) : undefined;
     for (const file of pending) {
       if (failure) return;
       try {
-        await writeFile(file, dest, { budget, created, signal: options.signal });
+        await writeFile(source, file, dest, { budget, created, buffer, signal: options.signal });
       } catch (error) {
         failure ??= { error };
       }
@@ -378,11 +369,12 @@ interface Budget {
 }
 
 async function writeFile(
+  source: ZipSource,
   { entry, path, mode }: PlannedFile,
   dest: string,
-  options: { budget: Budget; created: string[]; signal?: AbortSignal },
+  options: { budget: Budget; created: string[]; buffer?: Uint8Array; signal?: AbortSignal },
 ): Promise<void> {
-  const { signal } = options;
+  const { signal, budget } = options;
   signal?.throwIfAborted();
   const target = `${dest}/${path}`;
   let file: Deno.FsFile;
@@ -392,12 +384,30 @@ async function writeFile(
     throw storageError(`cannot create file ${quote(path)}`, error);
   }
   if (!path.includes("/")) options.created.push(path);
+  let written = 0;
+  // Sizes in headers can lie: every byte is counted before it is written.
+  const onData = async (chunk: Uint8Array) => {
+    budget.written += chunk.length;
+    if (budget.written > budget.limit) {
+      throw new AgentError(
+        ErrorCode.ZIP_TOO_LARGE,
+        `Cannot extract project: the files expand past the limit of ${budget.limit} bytes`,
+      );
+    }
+    written += chunk.length;
+    if (written > entry.uncompressedSize) throw new SizeMismatchError(entry.uncompressedSize);
+    try {
+      let offset = 0;
+      while (offset < chunk.length) offset += await file.write(chunk.subarray(offset));
+    } catch (error) {
+      throw storageError(`cannot write ${quote(path)}`, error);
+    }
+  };
   try {
-    const sink = new FileSink(file, path, entry.uncompressedSize, options.budget);
-    await entry.getData(sink, { signal, checkCrc32: true });
+    await readEntryData(source, entry, { onData, buffer: options.buffer, signal });
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
-    throw entryError(path, entry, error);
+    throw entryError(path, error);
   } finally {
     file.close();
   }
@@ -408,11 +418,10 @@ async function writeFile(
   }
 }
 
-function entryError(path: string, entry: Entry, error: unknown): AgentError {
+function entryError(path: string, error: unknown): AgentError {
   if (error instanceof AgentError) return error;
-  if (errorMessage(error) === ERR_INVALID_UNCOMPRESSED_SIZE) {
-    return declaredSizeError(path, entry.uncompressedSize);
-  }
+  if (error instanceof SizeMismatchError) return declaredSizeError(path, error.declared);
+  if (error instanceof SourceReadError) return storageError("cannot read the zip file", error);
   return new AgentError(
     ErrorCode.BAD_ZIP,
     `Cannot extract project: entry ${quote(path)} is corrupt (${errorMessage(error)})`,
@@ -425,131 +434,6 @@ function declaredSizeError(path: string, declared: number): AgentError {
     ErrorCode.BAD_ZIP,
     `Cannot extract project: entry ${quote(path)} does not hold the ${declared} bytes it declares`,
   );
-}
-
-/** A zip.js writer that streams an entry to its open file, counting every byte. */
-class FileSink implements WritableWriter {
-  readonly writable: WritableStream<Uint8Array>;
-  size = 0;
-  #file: Deno.FsFile;
-  #path: string;
-  #declared: number;
-  #budget: Budget;
-  #written = 0;
-
-  constructor(
-    file: Deno.FsFile,
-    path: string,
-    declared: number,
-    budget: Budget,
-  ) {
-    this.#file = file;
-    this.#path = path;
-    this.#declared = declared;
-    this.#budget = budget;
-    this.writable = new WritableStream({ write: (chunk) => this.#write(chunk) });
-  }
-
-  async #write(chunk: Uint8Array): Promise<void> {
-    const budget = this.#budget;
-    budget.written += chunk.length;
-    if (budget.written > budget.limit) {
-      throw new AgentError(
-        ErrorCode.ZIP_TOO_LARGE,
-        `Cannot extract project: the files expand past the limit of ${budget.limit} bytes`,
-      );
-    }
-    this.#written += chunk.length;
-    if (this.#written > this.#declared) {
-      throw declaredSizeError(this.#path, this.#declared);
-    }
-    try {
-      let offset = 0;
-      while (offset < chunk.length) {
-        offset += await this.#file.write(chunk.subarray(offset));
-      }
-    } catch (error) {
-      throw storageError(`cannot write ${quote(this.#path)}`, error);
-    }
-  }
-}
-
-/**
- * A zip.js reader that hands out compressed data in small chunks.
- *
- * Each chunk is inflated in one go, so its size bounds the memory a lying entry can take
- * (deflate expands at most 1032 times) before the byte count catches it.
- */
-abstract class ChunkedReader<Type> extends Reader<Type> {
-  override createReadable(options: CreateReadableOptions = {}): ReadableStream<Uint8Array> {
-    const { offset = 0, size = this.size - offset } = options;
-    const end = Math.min(offset + size, this.size);
-    let position = offset;
-    return new ReadableStream({
-      pull: async (controller) => {
-        const length = Math.min(INPUT_CHUNK_BYTES, end - position);
-        const data = length > 0 ? await this.readUint8Array(position, length) : new Uint8Array();
-        if (data.length > 0) controller.enqueue(data);
-        position += data.length;
-        if (position >= end || data.length === 0) controller.close();
-      },
-    });
-  }
-}
-
-/** A reader of zip bytes already in memory, handing out views rather than copies. */
-class BytesReader extends ChunkedReader<Uint8Array> {
-  #bytes: Uint8Array;
-
-  constructor(bytes: Uint8Array) {
-    super(bytes);
-    this.#bytes = bytes;
-    this.size = bytes.length;
-  }
-
-  override readUint8Array(offset: number, length: number): Promise<Uint8Array> {
-    return Promise.resolve(this.#bytes.subarray(offset, offset + length));
-  }
-}
-
-/** A reader of an open zip file that reads only the byte ranges asked for. */
-class FsFileReader extends ChunkedReader<Deno.FsFile> {
-  #file: Deno.FsFile;
-  #position = 0;
-  /** zip.js may ask for ranges concurrently; seek + read pairs must not interleave. */
-  #queue: Promise<unknown> = Promise.resolve();
-
-  constructor(file: Deno.FsFile, size: number) {
-    super(file);
-    this.#file = file;
-    this.size = size;
-  }
-
-  override readUint8Array(offset: number, length: number): Promise<Uint8Array> {
-    const result = this.#queue.then(() => this.#read(offset, length));
-    this.#queue = result.catch(() => undefined);
-    return result;
-  }
-
-  async #read(offset: number, length: number): Promise<Uint8Array> {
-    const data = new Uint8Array(Math.max(0, Math.min(length, this.size - offset)));
-    let filled = 0;
-    try {
-      if (this.#position !== offset) {
-        this.#position = await this.#file.seek(offset, Deno.SeekMode.Start);
-      }
-      while (filled < data.length) {
-        const count = await this.#file.read(data.subarray(filled));
-        if (count === null) break;
-        filled += count;
-        this.#position += count;
-      }
-    } catch (error) {
-      this.#position = -1;
-      throw storageError("cannot read the zip file", error);
-    }
-    return filled === data.length ? data : data.subarray(0, filled);
-  }
 }
 
 function unsafe(state: string): AgentError {

@@ -9,6 +9,7 @@ import {
 } from "@zip.js/zip.js";
 import { AgentError, type ErrorCode } from "../errors.ts";
 import { type ExtractOptions, extractZip } from "./_extract.ts";
+import { decodeCp437 } from "./_zip_reader.ts";
 import { crc32, rawZip } from "../tests/_zip_craft.ts";
 
 configure({ useWebWorkers: false });
@@ -408,4 +409,56 @@ Deno.test("extractZip stops when its signal is aborted while it runs", async () 
     await assert.rejects(extraction, (error) => error === reason);
     assert.deepEqual(await listTree(dest), []);
   });
+});
+
+Deno.test("extractZip streams large stored and deflated files from a path intact", async () => {
+  const stored = new Uint8Array(600 * 1024);
+  for (let at = 0; at < stored.length; at += 65536) {
+    crypto.getRandomValues(stored.subarray(at, at + 65536));
+  }
+  const text = new TextEncoder().encode("class Robot:\n    pass\n".repeat(40_000));
+  const zip = await zipOf([
+    ["model.bin", stored, { level: 0 }],
+    ["src/big.py", text],
+  ]);
+  await withTempDir(async (dir) => {
+    const path = `${dir}/upload.zip`;
+    await Deno.writeFile(path, zip);
+    const dest = `${dir}/out`;
+    await Deno.mkdir(dest);
+    const result = await extractZip(path, dest, LIMITS);
+    assert.deepEqual(result, { entries: 2, files: 2, bytes: stored.length + text.length });
+    assert.deepEqual(await Deno.readFile(`${dest}/model.bin`), stored);
+    assert.deepEqual(await Deno.readFile(`${dest}/src/big.py`), text);
+  });
+});
+
+Deno.test("extractZip decodes unflagged names as CP437 unless a Unicode path field says", async () => {
+  const cp437 = new Uint8Array([0x82, 0x74, 0x82, 0x2e, 0x70, 0x79]); // "été.py" in CP437
+  const utf8 = new TextEncoder().encode("ロボット.py");
+  const raw = new TextEncoder().encode("robot.py");
+  // Info-ZIP's Unicode path field: version 1, CRC-32 of the stored name, the UTF-8 name.
+  const field = new Uint8Array(4 + 5 + utf8.length);
+  const view = new DataView(field.buffer);
+  view.setUint16(0, 0x7075, true);
+  view.setUint16(2, 5 + utf8.length, true);
+  field[4] = 1;
+  view.setUint32(5, crc32(raw), true);
+  field.set(utf8, 9);
+  const zip = rawZip([
+    { name: cp437, data: new TextEncoder().encode("A"), flags: 0 },
+    { name: raw, data: new TextEncoder().encode("B"), flags: 0, extra: field },
+  ]);
+  await withTempDir(async (dest) => {
+    await extractZip(zip, dest, LIMITS);
+    assert.deepEqual(await listTree(dest), ["été.py", "ロボット.py"]);
+  });
+});
+
+Deno.test("decodeCp437 maps all 256 bytes to one character each", () => {
+  const all = new Uint8Array(256).map((_, index) => index);
+  const text = decodeCp437(all);
+  assert.equal([...text].length, 256);
+  assert.equal(text.slice(0x80, 0x84), "Çüéâ");
+  assert.equal(text.at(-1), "\u00a0");
 });

@@ -15,8 +15,8 @@
 import { join, relative } from "node:path";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
 import { logger } from "../log.ts";
-import type { ProjectInfo, ProjectType } from "./_detect.ts";
-import type { ExtractLimits, ExtractResult } from "./_extract.ts";
+import { detectProject, type ProjectType } from "./_detect.ts";
+import { type ExtractLimits, extractZip } from "./_extract.ts";
 
 const log = logger("worker", "store");
 
@@ -43,13 +43,6 @@ export interface ProjectStoreOptions {
   limits: ExtractLimits;
   /** The built-in project used while nothing was deployed. */
   defaultProject: string;
-  /** Extracts a zip into a folder and detects the project (on the deploy thread). */
-  unpack(
-    source: Uint8Array | string,
-    dest: string,
-    limits: ExtractLimits,
-    signal?: AbortSignal,
-  ): Promise<{ result: ExtractResult; info: ProjectInfo }>;
 }
 
 const VERSION_PATTERN = /^v(\d{6,})$/;
@@ -143,12 +136,9 @@ export class ProjectStore {
       throw storageError("Cannot stage project", error);
     }
     try {
-      const { result, info } = await this.#options.unpack(
-        source,
-        join(stage, "files"),
-        this.#options.limits,
-        options.signal,
-      );
+      const files = join(stage, "files");
+      const result = await extractZip(source, files, { ...this.#options.limits, ...options });
+      const info = await detectProject(files);
       const version = ((await this.versions()).at(-1) ?? this.#current?.version ?? 0) + 1;
       const name = versionName(version);
       const meta = {

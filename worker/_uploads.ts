@@ -21,8 +21,6 @@ interface Upload {
   received: number;
   file: Deno.FsFile;
   hash: Hash;
-  /** Serialises writes: chunks are applied strictly in arrival order. */
-  tail: Promise<unknown>;
 }
 
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
@@ -33,11 +31,17 @@ function uploadError(message: string, data?: UploadProgress): AgentError {
   return new AgentError(ErrorCode.UPLOAD_ERROR, message, data ? { data: { ...data } } : undefined);
 }
 
-/** Keeps the partial uploads of a storage folder. */
+/**
+ * Keeps the partial uploads of a storage folder.
+ *
+ * Operations run one after another in call order, whatever they await: a chunk sent right
+ * behind its `upload_begin` finds the upload open, and chunks land strictly in order.
+ */
 export class UploadManager {
   #dir: string;
   #maxBytes: number;
   #open = new Map<string, Upload>();
+  #queue: Promise<unknown> = Promise.resolve();
 
   /** Creates a manager over `dir` accepting uploads up to `maxBytes`. */
   constructor(dir: string, options: { maxBytes: number }) {
@@ -50,7 +54,11 @@ export class UploadManager {
    *
    * @throws {AgentError} `UPLOAD_ERROR` for a bad declaration.
    */
-  async begin(size: unknown, sha256: unknown): Promise<UploadProgress> {
+  begin(size: unknown, sha256: unknown): Promise<UploadProgress> {
+    return this.#serially(() => this.#begin(size, sha256));
+  }
+
+  async #begin(size: unknown, sha256: unknown): Promise<UploadProgress> {
     if (typeof sha256 !== "string" || !SHA256_PATTERN.test(sha256)) {
       throw uploadError("Cannot begin upload: sha256 must be 64 lowercase hex digits");
     }
@@ -87,7 +95,7 @@ export class UploadManager {
       }
       await file.truncate(received);
       await file.seek(received, Deno.SeekMode.Start);
-      const upload: Upload = { id: sha256, size, received, file, hash, tail: Promise.resolve() };
+      const upload: Upload = { id: sha256, size, received, file, hash };
       this.#open.set(sha256, upload);
       return this.#progress(upload);
     } catch (error) {
@@ -102,15 +110,13 @@ export class UploadManager {
    * @throws {AgentError} `UPLOAD_ERROR` naming the expected offset.
    */
   write(id: unknown, offset: unknown, bytes: Uint8Array): Promise<UploadProgress> {
-    const upload = typeof id === "string" ? this.#open.get(id) : undefined;
-    if (!upload) {
-      return Promise.reject(
-        uploadError(
+    return this.#serially(async () => {
+      const upload = typeof id === "string" ? this.#open.get(id) : undefined;
+      if (!upload) {
+        throw uploadError(
           `Cannot store chunk: no upload ${JSON.stringify(id)} is open; send upload_begin`,
-        ),
-      );
-    }
-    const step = upload.tail.then(async () => {
+        );
+      }
       if (offset !== upload.received) {
         throw uploadError(
           `Cannot store chunk: offset ${offset} is not where the upload stands (${upload.received})`,
@@ -136,8 +142,6 @@ export class UploadManager {
       upload.received += bytes.length;
       return this.#progress(upload);
     });
-    upload.tail = step.catch(() => {});
-    return step;
   }
 
   /** Uploads in progress. */
@@ -151,10 +155,13 @@ export class UploadManager {
    *
    * @throws {AgentError} `UPLOAD_ERROR` when the digest differs (the upload is dropped).
    */
-  async finish(id: string): Promise<string> {
+  finish(id: string): Promise<string> {
+    return this.#serially(() => this.#finish(id));
+  }
+
+  async #finish(id: string): Promise<string> {
     const upload = this.#open.get(id);
     if (!upload) throw uploadError(`Cannot finish upload: no upload ${id} is open`);
-    await upload.tail;
     this.#open.delete(id);
     upload.file.close();
     const digest = upload.hash.digest("hex");
@@ -167,20 +174,27 @@ export class UploadManager {
   }
 
   /** Removes an upload's file. */
-  async discard(id: string): Promise<void> {
-    const upload = this.#open.get(id);
-    if (upload) {
-      this.#open.delete(id);
-      await upload.tail;
-      upload.file.close();
-    }
-    await Deno.remove(join(this.#dir, `${id}.part`)).catch(() => {});
+  discard(id: string): Promise<void> {
+    return this.#serially(async () => {
+      const upload = this.#open.get(id);
+      if (upload) {
+        this.#open.delete(id);
+        upload.file.close();
+      }
+      await Deno.remove(join(this.#dir, `${id}.part`)).catch(() => {});
+    });
   }
 
   /** Closes every open file (the partial data stays for a later resume). */
   close(): void {
     for (const upload of this.#open.values()) upload.file.close();
     this.#open.clear();
+  }
+
+  #serially<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(work);
+    this.#queue = result.catch(() => undefined);
+    return result;
   }
 
   #progress(upload: Upload): UploadProgress {

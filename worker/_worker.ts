@@ -15,11 +15,12 @@ import {
   IPC_MAX_FRAME_BYTES,
   IpcChannel,
   type IpcMessage,
+  releaseBytes,
   type RequestMessage,
 } from "../ipc/mod.ts";
 import { logger, setupLogging, shutdownLogging } from "../log.ts";
 import { type ProjectMeta, ProjectStore } from "./_project_store.ts";
-import { DeployThread } from "./_deploy_client.ts";
+import { UploadManager } from "./_uploads.ts";
 
 const log = logger("worker");
 
@@ -48,7 +49,7 @@ class Worker {
   #config: AgentConfig;
   #channel: IpcChannel;
   #store: ProjectStore;
-  #uploads: DeployThread;
+  #uploads: UploadManager;
   #hostScript: string;
   #executor: Executor | undefined;
   #running: ProjectMeta | undefined;
@@ -80,14 +81,12 @@ class Worker {
     const storage = config.storage.dir;
     this.#statePath = join(storage, "state.json");
     this.#runDir = join(storage, "run");
-    this.#uploads = new DeployThread({
-      uploadDir: join(storage, "uploads"),
-      maxUploadBytes: config.upload.max_bytes,
+    this.#uploads = new UploadManager(join(storage, "uploads"), {
+      maxBytes: config.upload.max_bytes,
     });
     this.#store = new ProjectStore(storage, {
       keepVersions: config.storage.keep_versions,
       defaultProject,
-      unpack: (source, dest, limits, signal) => this.#uploads.unpack(source, dest, limits, signal),
       limits: {
         maxEntries: config.zip.max_entries,
         maxUncompressedBytes: config.zip.max_uncompressed_bytes,
@@ -121,7 +120,9 @@ class Worker {
     let work: Promise<Reply>;
     switch (request.op) {
       case "update":
-        work = this.#serially(() => this.#update(body ?? new Uint8Array()));
+        // Extracted (or refused), the zip is freed at once rather than at the next GC.
+        work = this.#serially(() => this.#update(body ?? new Uint8Array()))
+          .finally(() => releaseBytes(body));
         break;
       case "start":
         work = this.#switching(async () => {
@@ -342,7 +343,13 @@ class Worker {
   }
 
   async #uploadChunk(params: Record<string, unknown>, body: Uint8Array): Promise<Reply> {
-    const progress = await this.#uploads.write(params.upload_id, params.offset, body);
+    let progress;
+    try {
+      progress = await this.#uploads.write(params.upload_id, params.offset, body);
+    } finally {
+      // Written and hashed: free the slice now, not at V8's next collection.
+      releaseBytes(body);
+    }
     if (progress.received < progress.size) return { message: "Chunk stored", data: progress };
     const id = progress.upload_id;
     try {
