@@ -7,12 +7,11 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import type { AgentConfig } from "./config.ts";
 import type { WorkerCommand } from "./gateway/mod.ts";
-import { logger, setupLogging, shutdownLogging } from "./log.ts";
+import { logger } from "./log.ts";
+import { joinPath as join } from "./paths.ts";
 
 /** The agent's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -50,6 +49,7 @@ function workerCommand(config: AgentConfig): WorkerCommand | string {
       "run",
       "--quiet",
       "--no-prompt",
+      "--no-code-cache",
       `--config=${join(root, "deno.json")}`,
       // Storage, and the agent's own source: the runtime files it ships (the Python host
       // and the default project), copied into storage when the worker starts.
@@ -94,8 +94,11 @@ function fail(message: string): never {
 }
 
 async function runAgent(argv: string[]): Promise<void> {
-  // Each process loads only its own half: the worker never needs the gateway or YAML,
-  // the gateway never needs the executors or the zip reader. This keeps memory down.
+  // Each process loads only its own half: the worker never needs the gateway, YAML or
+  // LogTape (nor any npm package or node: module while idle), the gateway never needs the
+  // executors or the zip reader. This keeps memory down.
+  const { parseArgs } = await import("node:util");
+  const { setupLogging, shutdownLogging } = await import("./log_setup.ts");
   const { ConfigError, loadConfig } = await import("./config.ts");
   const { IPC_MAX_FRAME_BYTES, WorkerSupervisor, WsGateway } = await import("./gateway/mod.ts");
   let flags;
@@ -210,8 +213,10 @@ async function runAgent(argv: string[]): Promise<void> {
 }
 
 async function runWorkerMode(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { ipc: { type: "string" } }, strict: true });
-  if (!values.ipc) fail("worker mode needs --ipc PATH");
+  const ipc = argv.length === 2 && argv[0] === "--ipc"
+    ? argv[1]
+    : argv[0]?.match(/^--ipc=(.+)$/)?.[1];
+  if (!ipc || (argv.length !== 2 && argv.length !== 1)) fail("worker mode needs --ipc PATH");
   // The gateway decides when the worker stops (by closing the channel); a terminal's
   // Ctrl-C or a service manager's SIGTERM to the whole group must not cut that short.
   const ignore = () => {};
@@ -219,7 +224,7 @@ async function runWorkerMode(argv: string[]): Promise<void> {
   Deno.addSignalListener("SIGTERM", ignore);
   const { runWorker } = await import("./worker/mod.ts");
   try {
-    await runWorker({ ipcPath: values.ipc });
+    await runWorker({ ipcPath: ipc });
   } finally {
     Deno.removeSignalListener("SIGINT", ignore);
     Deno.removeSignalListener("SIGTERM", ignore);

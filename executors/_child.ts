@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Logger } from "@logtape/logtape";
+import type { Logger } from "../log.ts";
 
 /** The longest line logged whole; longer lines are cut with a note. */
 const MAX_LINE_CHARS = 8192;

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { joinPath } from "../paths.ts";
 
 /** Where the runtime files were written. */
 export interface RuntimeFiles {
@@ -36,17 +36,19 @@ async function copyTree(from: string, to: string): Promise<void> {
   await Deno.mkdir(to, { recursive: true });
   for await (const entry of Deno.readDir(from)) {
     if (entry.name === "__pycache__") continue;
-    if (entry.isDirectory) await copyTree(join(from, entry.name), join(to, entry.name));
-    else if (entry.isFile) await copyIfChanged(join(from, entry.name), join(to, entry.name));
+    if (entry.isDirectory) await copyTree(joinPath(from, entry.name), joinPath(to, entry.name));
+    else if (entry.isFile) {
+      await copyIfChanged(joinPath(from, entry.name), joinPath(to, entry.name));
+    }
   }
 }
 
 /** Writes the shipped runtime files into `dir` (only those that changed). */
 export async function installRuntime(dir: string): Promise<RuntimeFiles> {
   await Deno.mkdir(dir, { recursive: true });
-  const hostScript = join(dir, "python_host.py");
-  await copyIfChanged(join(SOURCE_DIR, "python_host.py"), hostScript);
-  const defaultProject = join(dir, "default_project");
-  await copyTree(join(SOURCE_DIR, "default_project"), defaultProject);
+  const hostScript = joinPath(dir, "python_host.py");
+  await copyIfChanged(joinPath(SOURCE_DIR, "python_host.py"), hostScript);
+  const defaultProject = joinPath(dir, "default_project");
+  await copyTree(joinPath(SOURCE_DIR, "default_project"), defaultProject);
   return { hostScript, defaultProject };
 }

@@ -17,7 +17,7 @@ import {
   type ReplyMessage,
   type WorkerOp,
 } from "../ipc/mod.ts";
-import { logger } from "../log.ts";
+import { emitLog, LOG_LEVELS, logger, ROOT_CATEGORY } from "../log.ts";
 
 const log = logger("gateway", "supervisor");
 
@@ -308,6 +308,18 @@ export class WorkerSupervisor {
       case "event":
         this.#options.onEvent(String(message.event), message.data ?? null);
         return;
+      case "log": {
+        // The worker's records: its category says where they come from.
+        const level = LOG_LEVELS.find((name) => name === message.level) ?? "info";
+        const category = Array.isArray(message.category) ? message.category.map(String) : [];
+        emitLog({
+          level,
+          category: category[0] === ROOT_CATEGORY ? category : [ROOT_CATEGORY, "worker"],
+          message: String(message.message),
+          properties: (message.properties ?? undefined) as Record<string, unknown> | undefined,
+        });
+        return;
+      }
       case "project": {
         const objects = message.objects as Record<string, string[]> | null;
         this.#objects = objects

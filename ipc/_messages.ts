@@ -104,10 +104,23 @@ export interface ReadyMessage {
   pid: number;
 }
 
+/**
+ * Worker → gateway: one log record, written by the gateway's logging (the worker has
+ * none of its own). `message` is a template that `properties` fill.
+ */
+export interface LogMessage {
+  t: "log";
+  level: string;
+  category: string[];
+  message: string;
+  properties?: Record<string, unknown>;
+}
+
 /** Any message the worker sends. */
 export type WorkerMessage =
   | ReplyMessage
   | CallbackMessage
   | EventMessage
   | ProjectMessage
-  | ReadyMessage;
+  | ReadyMessage
+  | LogMessage;

@@ -8,7 +8,10 @@
  *   may use each other;
  *   `gateway/` and `worker/` never import each other;
  * - another folder is entered only through its `mod.ts`;
- * - no import cycles.
+ * - no import cycles;
+ * - what the worker process loads at start-up (`main.ts` and `worker/mod.ts`, through
+ *   their static imports) imports no `node:` module and no npm package: the first one
+ *   starts Deno's Node layer, ~8 MiB per process. Deploy code imports them dynamically.
  *
  * @module
  */
@@ -24,7 +27,12 @@ const LAYERS: Record<string, number> = {
   "errors.ts": 0,
   "log.ts": 0,
   "log_file_sink.ts": 0,
+  "log_setup.ts": 0,
+  "paths.ts": 0,
 };
+
+/** Where the worker process starts loading code. */
+const WORKER_ENTRIES = ["main.ts", "worker/mod.ts"];
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+["']([^"']+)["']/g;
 
@@ -56,15 +64,24 @@ async function sourceFiles(root: string): Promise<string[]> {
 export async function checkImports(root: string): Promise<string[]> {
   const problems: string[] = [];
   const graph = new Map<string, string[]>();
+  /** Per file: the modules it loads at run time (type-only imports left out). */
+  const loads = new Map<string, { local: string[]; external: string[] }>();
   for (const file of await sourceFiles(root)) {
     const text = await Deno.readTextFile(join(root, file));
     const edges: string[] = [];
+    const runtime = { local: [] as string[], external: [] as string[] };
+    loads.set(file, runtime);
     for (const match of text.matchAll(IMPORT)) {
       const specifier = match[1];
-      if (!specifier.startsWith(".")) continue;
+      const typeOnly = /^\s*(?:import|export)\s+type\s/.test(match[0]);
+      if (!specifier.startsWith(".")) {
+        if (!typeOnly) runtime.external.push(specifier);
+        continue;
+      }
       const target = relative(root, resolve(root, dirname(file), specifier));
       if (target.endsWith(".json")) continue;
       edges.push(target);
+      if (!typeOnly) runtime.local.push(target);
       const from = unitOf(file);
       const to = unitOf(target);
       if (from === to) continue;
@@ -92,6 +109,28 @@ export async function checkImports(root: string): Promise<string[]> {
     state.set(file, "done");
   };
   for (const file of graph.keys()) visit(file, []);
+  problems.push(...heavyWorkerImports(loads));
+  return problems;
+}
+
+/** The worker's start-up imports of `node:` modules and npm packages. */
+function heavyWorkerImports(loads: Map<string, { local: string[]; external: string[] }>): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const queue = WORKER_ENTRIES.filter((entry) => loads.has(entry));
+  while (queue.length > 0) {
+    const file = queue.shift()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const { local, external } = loads.get(file)!;
+    for (const specifier of external) {
+      problems.push(
+        `${file}: imports ${specifier} at start-up of the worker process; import it ` +
+          "dynamically where it is needed (a node: module or npm package costs ~8 MiB)",
+      );
+    }
+    queue.push(...local.filter((target) => loads.has(target)));
+  }
   return problems;
 }
 

@@ -41,3 +41,22 @@ Deno.test("checkImports reports upward imports, private imports and cycles", asy
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("checkImports reports node: and npm imports the worker process loads at start-up", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const folder of ["worker", "executors"]) await Deno.mkdir(join(dir, folder));
+    await Deno.writeTextFile(join(dir, "main.ts"), 'import { a } from "./log.ts";\n');
+    await Deno.writeTextFile(join(dir, "log.ts"), 'import { b } from "@logtape/logtape";\n');
+    await Deno.writeTextFile(
+      join(dir, "worker/mod.ts"),
+      'import type { Hash } from "node:crypto";\nimport { c } from "../executors/mod.ts";\n' +
+        'const lazy = () => import("node:zlib");\n',
+    );
+    await Deno.writeTextFile(join(dir, "executors/mod.ts"), 'import { join } from "node:path";\n');
+    const problems = (await checkImports(dir)).filter((p) => p.includes("start-up"));
+    assert.deepEqual(problems.map((p) => p.split(":")[0]).sort(), ["executors/mod.ts", "log.ts"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

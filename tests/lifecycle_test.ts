@@ -36,6 +36,9 @@ Deno.test("SIGTERM stops the agent cleanly: no orphan processes, sockets removed
     assert.deepEqual(sockets, []);
     const log = await Deno.readTextFile(`${agent.storage}/logs/agent.log`);
     assert.match(log, /Running the safety stop \("agent shutdown"\)/);
+    // The worker has no log of its own: its records reach the gateway's file over IPC.
+    assert.match(log, /\[INF\] robot-agent·worker: Worker ready: pid \d+/);
+    assert.match(log, /\[INF\] robot-agent·executors·python: Python project loaded/);
   } finally {
     await Deno.remove(agent.storage, { recursive: true });
   }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { resolvePath } from "../paths.ts";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
 
 /** The kinds of project the agent can run. */
@@ -47,7 +47,7 @@ const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
  * @throws {AgentError} NO_PROJECT when nothing runnable is found or the manifest is invalid.
  */
 export async function detectProject(dir: string): Promise<ProjectInfo> {
-  const root = await projectRoot(resolve(dir));
+  const root = await projectRoot(resolvePath(dir));
   const manifest = await readManifest(root);
   if (manifest === undefined) {
     return { ...await detectEntry(root, undefined), root, args: [], manifest: false };

@@ -12,11 +12,11 @@
  *
  * @module
  */
-import { join, relative } from "node:path";
+import { joinPath, relativePath } from "../paths.ts";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
 import { logger } from "../log.ts";
 import { detectProject, type ProjectType } from "./_detect.ts";
-import { type ExtractLimits, extractZip } from "./_extract.ts";
+import type { ExtractLimits } from "./_extract.ts";
 
 const log = logger("worker", "store");
 
@@ -68,8 +68,8 @@ export class ProjectStore {
 
   /** Creates a store over `storageDir`; call {@linkcode open} before use. */
   constructor(storageDir: string, options: ProjectStoreOptions) {
-    this.#projects = join(storageDir, "projects");
-    this.#staging = join(storageDir, "staging");
+    this.#projects = joinPath(storageDir, "projects");
+    this.#staging = joinPath(storageDir, "staging");
     this.#options = options;
   }
 
@@ -78,9 +78,9 @@ export class ProjectStore {
     await Deno.mkdir(this.#projects, { recursive: true });
     await Deno.remove(this.#staging, { recursive: true }).catch(() => {});
     await Deno.mkdir(this.#staging, { recursive: true });
-    await Deno.remove(join(this.#projects, "current.tmp")).catch(() => {});
+    await Deno.remove(joinPath(this.#projects, "current.tmp")).catch(() => {});
     try {
-      const target = (await Deno.readTextFile(join(this.#projects, "current"))).trim();
+      const target = (await Deno.readTextFile(joinPath(this.#projects, "current"))).trim();
       if (!VERSION_PATTERN.test(target)) throw new Error(`bad pointer ${JSON.stringify(target)}`);
       this.#current = await this.#readMeta(target);
     } catch (error) {
@@ -131,12 +131,14 @@ export class ProjectStore {
     let stage: string;
     try {
       stage = await Deno.makeTempDir({ dir: this.#staging, prefix: "deploy-" });
-      await Deno.mkdir(join(stage, "files"));
+      await Deno.mkdir(joinPath(stage, "files"));
     } catch (error) {
       throw storageError("Cannot stage project", error);
     }
     try {
-      const files = join(stage, "files");
+      const files = joinPath(stage, "files");
+      // The zip reader (and node:zlib with it) loads with the first deploy, not at start-up.
+      const { extractZip } = await import("./_extract.ts");
       const result = await extractZip(source, files, { ...this.#options.limits, ...options });
       const info = await detectProject(files);
       const version = ((await this.versions()).at(-1) ?? this.#current?.version ?? 0) + 1;
@@ -144,7 +146,7 @@ export class ProjectStore {
       const meta = {
         version,
         type: info.type,
-        root: relative(stage, info.root),
+        root: relativePath(stage, info.root),
         entry: info.entry,
         args: info.args,
         files: result.files,
@@ -152,12 +154,12 @@ export class ProjectStore {
         deployedAt: new Date().toISOString(),
       };
       try {
-        await Deno.writeTextFile(join(stage, "meta.json"), JSON.stringify(meta, null, 2));
-        await Deno.rename(stage, join(this.#projects, name));
+        await Deno.writeTextFile(joinPath(stage, "meta.json"), JSON.stringify(meta, null, 2));
+        await Deno.rename(stage, joinPath(this.#projects, name));
       } catch (error) {
         throw storageError("Cannot store project", error);
       }
-      return { ...meta, root: join(this.#projects, name, meta.root) };
+      return { ...meta, root: joinPath(this.#projects, name, meta.root) };
     } catch (error) {
       await Deno.remove(stage, { recursive: true }).catch(() => {});
       throw storageError("Cannot store project", error);
@@ -171,7 +173,7 @@ export class ProjectStore {
   async activate(version: number): Promise<ProjectMeta> {
     if (version === 0) {
       try {
-        await Deno.remove(join(this.#projects, "current"));
+        await Deno.remove(joinPath(this.#projects, "current"));
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
           throw storageError("Cannot switch project", error);
@@ -182,7 +184,7 @@ export class ProjectStore {
     }
     const name = versionName(version);
     const meta = await this.#readMeta(name);
-    const link = join(this.#projects, "current");
+    const link = joinPath(this.#projects, "current");
     const temp = `${link}.tmp`;
     try {
       await Deno.writeTextFile(temp, name);
@@ -198,9 +200,9 @@ export class ProjectStore {
   }
 
   async #readMeta(name: string): Promise<ProjectMeta> {
-    const dir = join(this.#projects, name);
-    const meta = JSON.parse(await Deno.readTextFile(join(dir, "meta.json"))) as ProjectMeta;
-    return { ...meta, root: join(dir, meta.root) };
+    const dir = joinPath(this.#projects, name);
+    const meta = JSON.parse(await Deno.readTextFile(joinPath(dir, "meta.json"))) as ProjectMeta;
+    return { ...meta, root: joinPath(dir, meta.root) };
   }
 
   async #prune(): Promise<void> {
@@ -209,7 +211,7 @@ export class ProjectStore {
     if (this.#current) keep.add(this.#current.version);
     for (const version of all) {
       if (!keep.has(version)) {
-        await Deno.remove(join(this.#projects, versionName(version)), { recursive: true });
+        await Deno.remove(joinPath(this.#projects, versionName(version)), { recursive: true });
       }
     }
   }

@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { createHash, type Hash } from "node:crypto";
-import { join } from "node:path";
+import type { Hash } from "node:crypto";
+import { joinPath } from "../paths.ts";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
 
 /** Progress of one upload, as reported to the client. */
@@ -79,10 +79,12 @@ export class UploadManager {
       return this.#progress(existing);
     }
     await this.#removeStale();
-    const path = join(this.#dir, `${sha256}.part`);
+    const path = joinPath(this.#dir, `${sha256}.part`);
     let file: Deno.FsFile | undefined;
     try {
       file = await Deno.open(path, { read: true, write: true, create: true });
+      // Loaded with the first upload: node:crypto starts Deno's Node layer (~8 MiB).
+      const { createHash } = await import("node:crypto");
       const hash = createHash("sha256");
       let received = 0;
       // Resuming: the hash state did not survive, so rebuild it from the bytes on disk.
@@ -165,7 +167,7 @@ export class UploadManager {
     this.#open.delete(id);
     upload.file.close();
     const digest = upload.hash.digest("hex");
-    const path = join(this.#dir, `${id}.part`);
+    const path = joinPath(this.#dir, `${id}.part`);
     if (digest !== id) {
       await Deno.remove(path).catch(() => {});
       throw uploadError(`Cannot finish upload: sha256 of the data is ${digest}, not ${id}`);
@@ -181,7 +183,7 @@ export class UploadManager {
         this.#open.delete(id);
         upload.file.close();
       }
-      await Deno.remove(join(this.#dir, `${id}.part`)).catch(() => {});
+      await Deno.remove(joinPath(this.#dir, `${id}.part`)).catch(() => {});
     });
   }
 
@@ -205,7 +207,7 @@ export class UploadManager {
     await Deno.mkdir(this.#dir, { recursive: true });
     const now = Date.now();
     for await (const entry of Deno.readDir(this.#dir)) {
-      const path = join(this.#dir, entry.name);
+      const path = joinPath(this.#dir, entry.name);
       const id = entry.name.replace(/\.part$/, "");
       if (this.#open.has(id)) continue;
       const info = await Deno.stat(path).catch(() => undefined);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { joinPath } from "../paths.ts";
 import type { AgentConfig } from "../config.ts";
 import { AgentError, ErrorCode, errorCode, errorMessage } from "../errors.ts";
 import { CppExecutor, type ExitInfo, installRuntime, PythonExecutor } from "../executors/mod.ts";
@@ -18,7 +18,7 @@ import {
   releaseBytes,
   type RequestMessage,
 } from "../ipc/mod.ts";
-import { logger, setupLogging, shutdownLogging } from "../log.ts";
+import { logger, setLogOutput, writePlainLine } from "../log.ts";
 import { type ProjectMeta, ProjectStore } from "./_project_store.ts";
 import { UploadManager } from "./_uploads.ts";
 
@@ -79,9 +79,9 @@ class Worker {
     this.#channel = channel;
     this.#hostScript = hostScript;
     const storage = config.storage.dir;
-    this.#statePath = join(storage, "state.json");
-    this.#runDir = join(storage, "run");
-    this.#uploads = new UploadManager(join(storage, "uploads"), {
+    this.#statePath = joinPath(storage, "state.json");
+    this.#runDir = joinPath(storage, "run");
+    this.#uploads = new UploadManager(joinPath(storage, "uploads"), {
       maxBytes: config.upload.max_bytes,
     });
     this.#store = new ProjectStore(storage, {
@@ -391,7 +391,7 @@ class Worker {
         executor = self = await PythonExecutor.start({
           hostScript: this.#hostScript,
           root: meta.root,
-          socketPath: join(this.#runDir, "python.sock"),
+          socketPath: joinPath(this.#runDir, "python.sock"),
           command: this.#config.python.command,
           threads: this.#config.python.threads,
           callTimeoutS: this.#config.python.call_timeout_s,
@@ -540,15 +540,17 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     init.reject(new Error("Cannot start worker: the gateway closed the channel"))
   );
   const config = await init.promise;
-  await Deno.mkdir(join(config.storage.dir, "logs"), { recursive: true });
-  await setupLogging({
-    level: config.log.level,
-    file: join(config.storage.dir, "logs", "worker.log"),
-    fileMaxBytes: config.log.file_max_bytes,
-    fileCount: config.log.file_count,
-  });
+  // Records go to the gateway, which writes them with its own; stderr once it is gone.
+  setLogOutput((record) => {
+    try {
+      if (channel.isOpen) return channel.send({ t: "log", ...record });
+    } catch {
+      // Not serialisable as JSON (a BigInt property) or over the frame limit.
+    }
+    writePlainLine(record);
+  }, config.log.level);
   try {
-    const runtime = await installRuntime(join(config.storage.dir, "runtime"));
+    const runtime = await installRuntime(joinPath(config.storage.dir, "runtime"));
     worker = new Worker(config, channel, runtime.hostScript, runtime.defaultProject);
     await worker.boot();
     channel.send({ t: "ready", pid: Deno.pid });
@@ -559,6 +561,6 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   } finally {
     await worker?.shutdown();
     channel.close();
-    await shutdownLogging();
+    setLogOutput(writePlainLine, config.log.level);
   }
 }
