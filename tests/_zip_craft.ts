@@ -31,6 +31,8 @@ export interface RawEntry {
   flags?: number;
   /** Extra fields of the central directory record. */
   extra?: Uint8Array;
+  /** The host of "version made by": 3 (Unix) by default, 0 for MS-DOS. */
+  host?: number;
 }
 
 /** Builds a zip from raw entries (with zip64 end records past 65,535 entries). */
@@ -62,7 +64,7 @@ export function rawZip(entries: RawEntry[]): Uint8Array {
     const central = new Uint8Array(46 + name.length + extra.length);
     const cv = new DataView(central.buffer);
     cv.setUint32(0, 0x02014b50, true);
-    cv.setUint16(4, 0x031e, true);
+    cv.setUint16(4, ((entry.host ?? 3) << 8) | 0x1e, true);
     cv.setUint16(6, 20, true);
     cv.setUint16(8, flags, true);
     cv.setUint16(10, method, true);

@@ -455,6 +455,20 @@ Deno.test("extractZip decodes unflagged names as CP437 unless a Unicode path fie
   });
 });
 
+Deno.test("extractZip reads unflagged UTF-8 names made on Unix as UTF-8, not CP437", async () => {
+  // Debian's `zip -r` stores the bytes of the file name, unflagged, with no Unicode field.
+  const name = new TextEncoder().encode("ロボ/été.py");
+  const data = new TextEncoder().encode("x = 1\n");
+  await withTempDir(async (dest) => {
+    await extractZip(rawZip([{ name, data, flags: 0 }]), dest, LIMITS);
+    assert.deepEqual(await listTree(dest), ["ロボ/", "ロボ/été.py"]);
+  });
+  await withTempDir(async (dest) => {
+    await extractZip(rawZip([{ name, data, flags: 0, host: 0 }]), dest, LIMITS);
+    assert.deepEqual(await listTree(dest), ["πâ¡πâ£/", "πâ¡πâ£/├⌐t├⌐.py"]);
+  });
+});
+
 Deno.test("decodeCp437 maps all 256 bytes to one character each", () => {
   const all = new Uint8Array(256).map((_, index) => index);
   const text = decodeCp437(all);

@@ -137,6 +137,8 @@ const UTF8_FLAG = 0x0800;
 /** Version-made-by hosts whose external attributes carry MS-DOS bits. */
 const MSDOS_HOSTS = new Set([0, 10, 14]);
 const MSDOS_FOLDER = 0x10;
+/** Version-made-by hosts whose names are the bytes of a Unix file name: Unix, macOS. */
+const UNIX_HOSTS = new Set([3, 19]);
 
 /** Code page 437, bytes 0x80–0xff: how zips name files when not flagged UTF-8. */
 const CP437_HIGH =
@@ -214,8 +216,8 @@ export async function readDirectory(
     };
     const disk = view.getUint16(at + 34, true);
     applyZip64(entry, disk, extra, index);
-    entry.filename = decodeName(entry, extra);
     const host = view.getUint16(at + 4, true) >>> 8;
+    entry.filename = decodeName(entry, extra, host);
     entry.directory = entry.filename.endsWith("/") ||
       (MSDOS_HOSTS.has(host) && (entry.externalFileAttributes & MSDOS_FOLDER) !== 0);
     entries.push(entry);
@@ -324,11 +326,13 @@ function extraField(extra: Uint8Array, id: number): Uint8Array | undefined {
 }
 
 /**
- * A flagged name must be UTF-8 (the caller refuses one that is not, see `filenameUTF8`);
- * an unflagged one is CP437 unless an Info-ZIP Unicode path field for these exact bytes
- * gives its UTF-8 form (Info-ZIP's `zip` on Linux writes names so).
+ * A flagged name must be UTF-8 (the caller refuses one that is not, see `filenameUTF8`).
+ * An unflagged one is taken from an Info-ZIP Unicode path field for these exact bytes if
+ * there is one; else, made on Unix or macOS, it is the bytes of the maker's file name, so
+ * UTF-8 when valid (Debian's `zip -r` writes names so, as unzip and bsdtar read them);
+ * else CP437, the zip format's default.
  */
-function decodeName(entry: ZipEntry, extra: Uint8Array): string {
+function decodeName(entry: ZipEntry, extra: Uint8Array, host: number): string {
   const raw = entry.rawFilename;
   if (entry.filenameUTF8) {
     try {
@@ -346,6 +350,13 @@ function decodeName(entry: ZipEntry, extra: Uint8Array): string {
       } catch {
         // A broken Unicode field: fall back to the stored bytes.
       }
+    }
+  }
+  if (UNIX_HOSTS.has(host)) {
+    try {
+      return strictUtf8.decode(raw);
+    } catch {
+      // Not UTF-8: an old or Windows-made name, read as the format's default below.
     }
   }
   return decodeCp437(raw);
