@@ -28,11 +28,16 @@ const log = logger("gateway", "supervisor");
 const URGENT_OPS: ReadonlySet<WorkerOp> = new Set(["process", "cancel", "status", "safety_stop"]);
 
 /**
- * glibc raises its mmap threshold after the first large free, after which upload-sized
- * buffers come from heap arenas that are never given back to the system: a 100 MB upload
- * then leaves the worker ~60 MB larger for good. A fixed threshold keeps them mmapped.
+ * The worker's environment, added to the gateway's.
+ * - glibc raises its mmap threshold after the first large free, after which upload-sized
+ *   buffers come from heap arenas that are never given back to the system: a 100 MB
+ *   upload then leaves the worker ~60 MB larger for good. A fixed threshold keeps them
+ *   mmapped.
+ * - `deno run` checks for a newer Deno in the background: it loads the system's CA
+ *   certificates and resolves Deno's download host, ~1.5 MiB of memory per process on a
+ *   robot that may have no internet at all. (A compiled binary never checks.)
  */
-const MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: "131072" };
+const WORKER_ENV = { MALLOC_MMAP_THRESHOLD_: "131072", DENO_NO_UPDATE_CHECK: "1" };
 
 /** How to launch the worker: a program and its arguments (the IPC path is appended). */
 export interface WorkerCommand {
@@ -244,7 +249,7 @@ export class WorkerSupervisor {
         stdin: "null",
         stdout: "inherit",
         stderr: "inherit",
-        env: MALLOC_ENV,
+        env: WORKER_ENV,
       }).spawn();
     } catch (error) {
       listener.close();
