@@ -172,7 +172,7 @@ interface PreparedUpload {
   ids: number[];
 }
 
-async function prepareUpload(
+export async function prepareUpload(
   client: BenchClient,
   zip: Uint8Array,
   options: { binary: boolean; chunkBytes: number },
@@ -201,7 +201,7 @@ async function prepareUpload(
  * final reply (the deploy's outcome, under upload_begin's id) and the time from
  * upload_begin to it.
  */
-async function upload(
+export async function upload(
   client: BenchClient,
   prepared: PreparedUpload,
   options: { window: number },

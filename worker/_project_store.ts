@@ -120,14 +120,20 @@ export class ProjectStore {
   /**
    * Extracts and validates a zip into a new version, without making it current.
    *
+   * `verified`, when given, is a check of the zip that runs meanwhile (an upload's
+   * sha256): it must resolve before the version is made, and its refusal is reported
+   * rather than any the extraction met, since a zip that is not the one sent says why
+   * nothing else about it can be trusted.
+   *
    * @param source the zip bytes, or the path of a zip file.
    * @throws {AgentError} with the extraction, detection or storage code; nothing of a
    * refused zip is left on disk.
    */
   async add(
     source: Uint8Array | string,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; verified?: Promise<void> } = {},
   ): Promise<ProjectMeta> {
+    const { verified, ...extractOptions } = options;
     let stage: string;
     try {
       stage = await Deno.makeTempDir({ dir: this.#staging, prefix: "deploy-" });
@@ -137,10 +143,14 @@ export class ProjectStore {
     }
     try {
       const files = joinPath(stage, "files");
-      // The zip reader (and node:zlib with it) loads with the first deploy, not at start-up.
+      // The zip reader loads with the first deploy: a robot only driven never needs it.
       const { extractZip } = await import("./_extract.ts");
-      const result = await extractZip(source, files, { ...this.#options.limits, ...options });
+      const result = await extractZip(source, files, {
+        ...this.#options.limits,
+        ...extractOptions,
+      });
       const info = await detectProject(files);
+      await verified;
       const version = ((await this.versions()).at(-1) ?? this.#current?.version ?? 0) + 1;
       const name = versionName(version);
       const meta = {
@@ -162,6 +172,7 @@ export class ProjectStore {
       return { ...meta, root: joinPath(this.#projects, name, meta.root) };
     } catch (error) {
       await Deno.remove(stage, { recursive: true }).catch(() => {});
+      await verified;
       throw storageError("Cannot store project", error);
     }
   }

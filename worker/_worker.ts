@@ -20,7 +20,7 @@ import {
 } from "../ipc/mod.ts";
 import { logger, setLogOutput, writePlainLine } from "../log.ts";
 import { type ProjectMeta, ProjectStore } from "./_project_store.ts";
-import { UploadManager } from "./_uploads.ts";
+import { pythonSha256, UploadManager } from "./_uploads.ts";
 
 const log = logger("worker");
 
@@ -83,6 +83,7 @@ class Worker {
     this.#runDir = joinPath(storage, "run");
     this.#uploads = new UploadManager(joinPath(storage, "uploads"), {
       maxBytes: config.upload.max_bytes,
+      digest: pythonSha256(config.python.command),
     });
     this.#store = new ProjectStore(storage, {
       keepVersions: config.storage.keep_versions,
@@ -327,9 +328,9 @@ class Worker {
     return { message: "Cancel requested" };
   }
 
-  async #update(source: Uint8Array | string): Promise<Reply> {
+  async #update(source: Uint8Array | string, verified?: Promise<void>): Promise<Reply> {
     const signal = this.#abort.signal;
-    const meta = await this.#store.add(source, { signal });
+    const meta = await this.#store.add(source, { signal, verified });
     signal.throwIfAborted();
     await this.#stopExecutor();
     await this.#store.activate(meta.version);
@@ -347,14 +348,18 @@ class Worker {
     try {
       progress = await this.#uploads.write(params.upload_id, params.offset, body);
     } finally {
-      // Written and hashed: free the slice now, not at V8's next collection.
+      // Written: free the slice now, not at V8's next collection.
       releaseBytes(body);
     }
     if (progress.received < progress.size) return { message: "Chunk stored", data: progress };
     const id = progress.upload_id;
+    let verified: Promise<void> | undefined;
     try {
-      const path = await this.#uploads.finish(id);
-      const reply = await this.#serially(() => this.#update(path));
+      // The digest is checked in another process while the zip is extracted; the new
+      // version is made only once it matches.
+      const finished = await this.#uploads.finish(id);
+      verified = finished.verified;
+      const reply = await this.#serially(() => this.#update(finished.path, finished.verified));
       return {
         message: reply.message,
         data: { ...progress, complete: true, ...reply.data as object },
@@ -365,6 +370,8 @@ class Worker {
         data: { ...progress, complete: true },
       });
     } finally {
+      // The digest's process reads the file: it goes once that is done.
+      await verified?.catch(() => {});
       await this.#uploads.discard(id).catch(() => {});
     }
   }

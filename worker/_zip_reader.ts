@@ -1,7 +1,7 @@
 /**
- * A small zip reader on native code: the central directory (with zip64) is parsed here,
- * the data is checked with `node:zlib`'s CRC-32 and inflated by `DecompressionStream`,
- * so a deploy costs the worker's thread little and no library isolate or JS CRC loop.
+ * A small zip reader: the central directory (with zip64) is parsed here; the data is
+ * inflated and checked (CRC-32, size) by Deno's native gzip decoder, in slices, so a
+ * deploy costs the worker's thread little and needs no library isolate.
  *
  * It reads what {@link ./_extract.ts} needs and judges nothing: names, links, sizes and
  * overlaps are that module's policy. It throws {@linkcode ZipFormatError} for anything
@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { crc32 } from "node:zlib";
+import { releaseBytes } from "../ipc/mod.ts";
+import { crc32 } from "./_crc32.ts";
 
 /** The archive is not a well-formed zip; the message says where. */
 export class ZipFormatError extends Error {
@@ -382,6 +383,10 @@ async function readExactly(source: ZipSource, offset: number, length: number): P
 const INFLATE_INPUT_BYTES = 16 * 1024;
 /** Input per step of a stored entry. */
 const COPY_BYTES = 256 * 1024;
+/** The most bytes one stored deflate block holds. */
+const STORED_BLOCK_BYTES = 0xffff;
+/** A gzip member header: deflate, no flags, no time, unknown OS. */
+const GZIP_HEADER = new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
 
 /** Where an entry's data starts, from its local header. */
 export async function dataOffset(source: ZipSource, entry: ZipEntry): Promise<number> {
@@ -414,38 +419,119 @@ export interface ReadDataOptions {
  * Streams one entry's uncompressed bytes to `onData` and checks its CRC-32 and size.
  * `onData` may throw to stop (a size budget); a corrupt entry throws
  * {@linkcode ZipFormatError}.
+ *
+ * The checks are native: the entry's data goes through Deno's gzip decoder, framed as a
+ * gzip member whose trailer holds the CRC-32 and size the zip declares (a zip entry's
+ * deflate data and CRC-32 are exactly a gzip member's; a stored entry is framed as
+ * stored deflate blocks), and the decoder refuses a member whose data does not match.
  */
 export async function readEntryData(
   source: ZipSource,
   entry: ZipEntry,
   options: ReadDataOptions,
 ): Promise<void> {
-  const start = await dataOffset(source, entry);
-  let crc = 0;
-  let total = 0;
-  const take = async (chunk: Uint8Array) => {
-    crc = crc32(chunk, crc);
-    total += chunk.length;
-    await options.onData(chunk);
-  };
-  const end = start + entry.compressedSize;
-  if (entry.compressionMethod === 0) {
-    for (let at = start; at < end;) {
-      options.signal?.throwIfAborted();
-      const chunk = await source.read(at, Math.min(COPY_BYTES, end - at), options.buffer);
-      if (chunk.length === 0) throw new ZipFormatError("the data ends early");
-      at += chunk.length;
-      await take(chunk);
-    }
-  } else if (entry.compressionMethod === 8) {
-    await inflate(source, start, end, take, options);
-  } else {
-    throw new ZipFormatError(`compression method ${entry.compressionMethod} is not supported`);
+  const method = entry.compressionMethod;
+  if (method !== 0 && method !== 8) {
+    throw new ZipFormatError(`compression method ${method} is not supported`);
   }
-  if (total !== entry.uncompressedSize) {
+  if (method === 0 && entry.compressedSize !== entry.uncompressedSize) {
     throw new SizeMismatchError(entry.uncompressedSize);
   }
-  if ((crc >>> 0) !== entry.crc32) throw new ZipFormatError("CRC-32 mismatch");
+  const start = await dataOffset(source, entry);
+  const end = start + entry.compressedSize;
+  const stream = new DecompressionStream("gzip");
+  const writer = stream.writable.getWriter();
+  // Every array handed to the stream is ours alone, freed as soon as it is consumed.
+  const write = async (bytes: Uint8Array<ArrayBuffer>) => {
+    await writer.write(bytes);
+    releaseBytes(bytes);
+  };
+  const feed = async () => {
+    try {
+      await write(GZIP_HEADER.slice());
+      if (method === 0) {
+        let at = start;
+        do {
+          options.signal?.throwIfAborted();
+          const length = Math.min(COPY_BYTES, end - at);
+          const view = length > 0
+            ? await source.read(at, length, options.buffer)
+            : new Uint8Array();
+          if (view.length < length) throw new ZipFormatError("the data ends early");
+          at += length;
+          await write(storedBlocks(view, at >= end));
+        } while (at < end);
+      } else {
+        for (let at = start; at < end;) {
+          options.signal?.throwIfAborted();
+          const length = Math.min(INFLATE_INPUT_BYTES, end - at);
+          const view = await source.read(at, length, options.buffer);
+          if (view.length === 0) throw new ZipFormatError("the data ends early");
+          at += view.length;
+          await write(view.slice() as Uint8Array<ArrayBuffer>);
+        }
+      }
+      await write(gzipTrailer(entry.crc32, entry.uncompressedSize));
+      await writer.close();
+    } catch (error) {
+      await writer.abort(error).catch(() => undefined);
+      throw error;
+    }
+  };
+  let total = 0;
+  const drain = async () => {
+    for await (const chunk of stream.readable) {
+      total += chunk.length;
+      await options.onData(chunk);
+      releaseBytes(chunk);
+    }
+  };
+  // Whichever side fails first stops the other: the stream errors through. The drain's
+  // reason comes first: when it stops (a size budget), the feed only sees the cancel.
+  const [fed, drained] = await Promise.allSettled([feed(), drain()]);
+  const failure = drained.status === "rejected"
+    ? drained.reason
+    : fed.status === "rejected"
+    ? fed.reason
+    : undefined;
+  if (failure === undefined) return;
+  if (failure instanceof Error && failure.name === "TypeError") {
+    // The decoder's own refusal: the data does not match the CRC-32 or size, or is corrupt.
+    if (total !== entry.uncompressedSize && !/checksum/.test(failure.message)) {
+      throw new ZipFormatError(`the compressed data is corrupt (${failure.message})`);
+    }
+    throw total !== entry.uncompressedSize
+      ? new SizeMismatchError(entry.uncompressedSize)
+      : new ZipFormatError("CRC-32 mismatch");
+  }
+  throw failure;
+}
+
+/** `data` as stored deflate blocks, the last one final when `final`. */
+function storedBlocks(data: Uint8Array, final: boolean): Uint8Array<ArrayBuffer> {
+  const blocks = Math.max(1, Math.ceil(data.length / STORED_BLOCK_BYTES));
+  const out = new Uint8Array(data.length + blocks * 5);
+  let at = 0;
+  for (let block = 0; block < blocks; block++) {
+    const piece = data.subarray(block * STORED_BLOCK_BYTES, (block + 1) * STORED_BLOCK_BYTES);
+    out[at] = final && block === blocks - 1 ? 1 : 0;
+    out[at + 1] = piece.length & 0xff;
+    out[at + 2] = piece.length >>> 8;
+    out[at + 3] = ~piece.length & 0xff;
+    out[at + 4] = (~piece.length >>> 8) & 0xff;
+    out.set(piece, at + 5);
+    at += 5 + piece.length;
+  }
+  return out;
+}
+
+/** A gzip trailer: the CRC-32 and the size modulo 2^32, little-endian. */
+function gzipTrailer(crc: number, size: number): Uint8Array<ArrayBuffer> {
+  const trailer = new Uint8Array(8);
+  const view = new DataView(trailer.buffer);
+  view.setUint32(0, crc >>> 0, true);
+  view.setUint32(4, size % 0x100000000, true);
+  return trailer;
 }
 
 /** An entry's data does not hold the bytes it declares. */
@@ -457,39 +543,4 @@ export class SizeMismatchError extends ZipFormatError {
     this.name = "SizeMismatchError";
     this.declared = declared;
   }
-}
-
-async function inflate(
-  source: ZipSource,
-  start: number,
-  end: number,
-  take: (chunk: Uint8Array) => Promise<void>,
-  options: ReadDataOptions,
-): Promise<void> {
-  const stream = new DecompressionStream("deflate-raw");
-  const writer = stream.writable.getWriter();
-  const feed = async () => {
-    try {
-      for (let at = start; at < end;) {
-        options.signal?.throwIfAborted();
-        const view = await source.read(at, Math.min(INFLATE_INPUT_BYTES, end - at), options.buffer);
-        if (view.length === 0) throw new ZipFormatError("the data ends early");
-        at += view.length;
-        // The stream may still hold the chunk after write() returns: give it its own copy.
-        await writer.write(view.slice());
-      }
-      await writer.close();
-    } catch (error) {
-      await writer.abort(error).catch(() => undefined);
-      throw error;
-    }
-  };
-  const drain = async () => {
-    for await (const chunk of stream.readable) await take(chunk);
-  };
-  // Whichever side fails first stops the other: the stream errors through. The drain's
-  // reason comes first: when it stops (a size budget), the feed only sees the cancel.
-  const [fed, drained] = await Promise.allSettled([feed(), drain()]);
-  if (drained.status === "rejected") throw drained.reason;
-  if (fed.status === "rejected") throw fed.reason;
 }
