@@ -7,7 +7,8 @@
 import { joinPath } from "../paths.ts";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
 
-const SHA256_SCRIPT = `import hashlib, sys
+const SHA256_SCRIPT = `import hashlib, os, sys
+os.nice(10)
 digest = hashlib.sha256()
 with open(sys.argv[1], "rb") as data:
     for block in iter(lambda: data.read(1 << 20), b""):
@@ -20,7 +21,7 @@ sys.stdout.write(digest.hexdigest())
  * native code) over the file, off the worker's thread: Deno has no streaming sha256
  * outside its Node layer (`node:crypto`), whose first import stalls the worker's thread
  * 20–40 ms and keeps ~6 MiB. `-I -S`: no environment, user or site packages, so it starts
- * in milliseconds.
+ * in milliseconds; it lowers its own priority, so the robot's calls go first.
  */
 export function pythonSha256(python: string): (path: string) => Promise<string> {
   return async (path) => {
@@ -123,8 +124,11 @@ export class UploadManager {
       file = await Deno.open(path, { read: true, write: true, create: true });
       // Resuming: what is on disk stands (up to the declared size); the digest is checked
       // once, over the whole file, when the last byte is in.
-      const received = Math.min((await file.stat()).size, size);
-      await file.truncate(received);
+      const onDisk = (await file.stat()).size;
+      const received = Math.min(onDisk, size);
+      // Only when needed: ext4 flushes a file truncated to zero when it is closed (its
+      // auto_da_alloc heuristic), and that close runs on the thread that routes calls.
+      if (onDisk > received) await file.truncate(received);
       await file.seek(received, Deno.SeekMode.Start);
       const upload: Upload = { id: sha256, size, received, file };
       this.#open.set(sha256, upload);
