@@ -7,8 +7,7 @@
 import { joinPath } from "../paths.ts";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
 
-const SHA256_SCRIPT = `import hashlib, os, sys
-os.nice(10)
+const SHA256_SCRIPT = `import hashlib, sys
 digest = hashlib.sha256()
 with open(sys.argv[1], "rb") as data:
     for block in iter(lambda: data.read(1 << 20), b""):
@@ -21,7 +20,8 @@ sys.stdout.write(digest.hexdigest())
  * native code) over the file, off the worker's thread: Deno has no streaming sha256
  * outside its Node layer (`node:crypto`), whose first import stalls the worker's thread
  * 20–40 ms and keeps ~6 MiB. `-I -S`: no environment, user or site packages, so it starts
- * in milliseconds; it lowers its own priority, so the robot's calls go first.
+ * in milliseconds. (Lowering its priority was measured: no effect on `Move` during an
+ * upload beyond noise, and the digest is on the way to the upload's reply.)
  */
 export function pythonSha256(python: string): (path: string) => Promise<string> {
   return async (path) => {
