@@ -50,6 +50,7 @@ import json
 import math
 import os
 import queue
+import select
 import signal
 import socket
 import struct
@@ -87,6 +88,11 @@ _READ_SIZE = 65536
 # Frames up to this size go out in one write; a bigger body is not copied just to put
 # four bytes in front of it.
 _JOIN_LIMIT = 65536
+# How long calls may wait in the queue of a lazy pool before it starts another thread: while
+# its reader is idle, and while it is busy reading (then holding the GIL the call threads
+# need, so a standing queue is not yet a sign of slow calls).
+_GROW_AFTER = 0.002
+_GROW_LATE = 0.05
 # Longest single wait of the timeout thread; a call's timeout may be far longer.
 _LONGEST_WAIT = 3600.0
 _stdlib_modules = {}
@@ -299,15 +305,24 @@ class _Pool:
 
     Cheaper per call than concurrent.futures.ThreadPoolExecutor, whose future, work item and
     Python-level semaphore cost more than a short robot command itself.
+
+    A lazy pool (``eager=False``) starts a thread for a queued call only when its reader asks,
+    through grow(), after the queue has not moved for a moment: short calls then share one or
+    two threads instead of eight taking turns at the GIL, which halves the throughput of a
+    burst of short calls; a slow call still gets a thread of its own within milliseconds.
     """
 
-    def __init__(self, size):
+    def __init__(self, size, eager=True):
         self._size = size
+        self._eager = eager
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._started = 0
         # Threads done with their last task and not yet promised a new one.
         self._idle = 0
+        # Tasks queued that no thread is promised to, and when the queue last moved for them.
+        self._unassigned = 0
+        self._moved_at = 0.0
 
     def submit(self, function, *args):
         self._queue.put((function, args))
@@ -315,8 +330,34 @@ class _Pool:
             if self._idle:
                 self._idle -= 1
                 return
-            if self._started == self._size:
+            if self._started == self._size or (not self._eager and self._started > 0):
+                if not self._unassigned:
+                    self._moved_at = time.monotonic()
+                self._unassigned += 1
                 return
+            self._started += 1
+            name = "call-%d" % self._started
+        threading.Thread(target=self._work, name=name, daemon=True).start()
+
+    @property
+    def size(self):
+        return self._size
+
+    def stalled_for(self):
+        """None when no task waits for a thread; else seconds since the queue last moved."""
+        if not self._unassigned:
+            return None
+        return time.monotonic() - self._moved_at
+
+    def grow(self):
+        """Starts a thread for a waiting task if the queue has not moved for _GROW_AFTER."""
+        with self._lock:
+            if not self._unassigned or self._started == self._size:
+                return
+            if time.monotonic() - self._moved_at < _GROW_AFTER:
+                return
+            self._moved_at = time.monotonic()
+            self._unassigned -= 1
             self._started += 1
             name = "call-%d" % self._started
         threading.Thread(target=self._work, name=name, daemon=True).start()
@@ -330,7 +371,12 @@ class _Pool:
             except BaseException:
                 _log(f"internal error in a call thread:\n{_format_current_exception()}")
             with self._lock:
-                self._idle += 1
+                if self._unassigned:
+                    # The next get() takes one of them: the queue moves.
+                    self._unassigned -= 1
+                    self._moved_at = time.monotonic()
+                else:
+                    self._idle += 1
 
 
 class _Deadlines:
@@ -617,6 +663,8 @@ class _Host:
             if self._has_async_methods:
                 code = self._serve_on_loop()
             else:
+                # Lazy: the reading thread of _serve grows it when its queue stands still.
+                self._pool = _Pool(self._pool.size, eager=False)
                 code = self._serve()
         if not self._writer.close(CLOSE_TIMEOUT):
             _log(f"closing the socket took longer than {_format_seconds(CLOSE_TIMEOUT)} s")
@@ -708,7 +756,17 @@ class _Host:
         sock = self._sock
         chunk = bytearray(_READ_SIZE)
         view = memoryview(chunk)
+        pool = self._pool
         while True:
+            stalled = pool.stalled_for()
+            if stalled is not None and (
+                stalled >= _GROW_LATE
+                or not select.select([sock], [], [], max(0.0, _GROW_AFTER - stalled))[0]
+            ):
+                # Calls wait, the queue has not moved, and this thread has nothing to read
+                # (so it is not what keeps the call threads off the GIL): one more thread.
+                pool.grow()
+                continue
             try:
                 received = sock.recv_into(chunk)
             except OSError:

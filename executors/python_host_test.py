@@ -569,6 +569,30 @@ class CallTest(HostTestCase):
         self.assertEqual(host.ok(3, "robot", "twice", {"x": 1}), 2)
 
 
+class SyncPoolTest(HostTestCase):
+    """A project without async methods: its calls' pool starts threads only as needed."""
+
+    def test_slow_sync_calls_do_not_block_fast_ones(self):
+        host = self.start_ready({"main.py": SYNC_SAMPLE})
+        host.call(1, "robot", "sleep", {"seconds": LONG})
+        host.call(2, "robot", "sleep", {"seconds": LONG})
+        self.assertEqual(host.ok(3, "robot", "fast"), "fast")
+        self.assertEqual(host.ok(4, "robot", "add", {"a": 1, "b": 2}), 3)
+
+    def test_a_burst_of_short_calls_shares_few_threads(self):
+        host = self.start_ready({"main.py": SYNC_SAMPLE})
+        burst = b"".join(
+            encode({"t": "call", "id": i, "object": "robot", "method": "fast", "args": {}})
+            for i in range(2000)
+        )
+        host.conn.sendall(burst)
+        for i in range(2000):
+            self.assertEqual(host.result(i)["result"], "fast")
+        # The reader and the deadline thread, and fewer call threads than the eight allowed:
+        # eight short calls' threads would spend their time handing the GIL to each other.
+        self.assertLess(host.status(9999)["threads"], 2 + 8)
+
+
 class CancelTest(HostTestCase):
     def test_cancel_of_async_call_answers_at_once_and_cancels_the_task(self):
         host = self.start_ready()
