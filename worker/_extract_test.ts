@@ -469,6 +469,20 @@ Deno.test("extractZip reads unflagged UTF-8 names made on Unix as UTF-8, not CP4
   });
 });
 
+Deno.test("extractZip takes a deflated entry with no data as an empty file", async () => {
+  const zip = rawZip([
+    { name: "empty.py", deflated: new Uint8Array(), size: 0 },
+    { name: "main.py", data: new TextEncoder().encode("x = 1\n") },
+  ]);
+  await withTempDir(async (dest) => {
+    const result = await extractZip(zip, dest, LIMITS);
+    assert.deepEqual(result, { entries: 2, files: 2, bytes: 6 });
+    assert.equal(await Deno.readTextFile(`${dest}/empty.py`), "");
+  });
+  const lying = rawZip([{ name: "main.py", deflated: new Uint8Array(), size: 5 }]);
+  await assertRefused(lying, "BAD_ZIP", /does not hold the 5 bytes it declares/);
+});
+
 Deno.test("decodeCp437 maps all 256 bytes to one character each", () => {
   const all = new Uint8Array(256).map((_, index) => index);
   const text = decodeCp437(all);

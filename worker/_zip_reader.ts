@@ -461,6 +461,9 @@ export async function readEntryData(
           at += length;
           await write(storedBlocks(view, at >= end));
         } while (at < end);
+      } else if (start === end) {
+        // No deflate data at all, which some writers use for an empty file.
+        await write(storedBlocks(new Uint8Array(), true));
       } else {
         for (let at = start; at < end;) {
           options.signal?.throwIfAborted();
