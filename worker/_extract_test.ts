@@ -469,6 +469,27 @@ Deno.test("extractZip reads unflagged UTF-8 names made on Unix as UTF-8, not CP4
   });
 });
 
+Deno.test("extractZip writes stored and deflated files of every size around its block and slice edges", async () => {
+  const sizes = [0, 1, 65534, 65535, 65536, 65537, 262143, 262144, 262145, 300000];
+  const files: [string, Uint8Array, ZipWriterAddDataOptions][] = [];
+  for (const size of sizes) {
+    const data = new Uint8Array(size).map((_, i) => (i * 7 + size) % 251);
+    files.push([`stored/${size}.bin`, data, { level: 0 }], [`deflated/${size}.bin`, data, {}]);
+  }
+  const zip = await zipOf(files);
+  await withTempDir(async (dir) => {
+    // From memory and from a file: the two read paths slice differently.
+    await Deno.writeFile(`${dir}/upload.zip`, zip);
+    for (const source of [zip, `${dir}/upload.zip`]) {
+      const dest = await Deno.makeTempDir({ dir });
+      await extractZip(source, dest, LIMITS);
+      for (const [name, data] of files) {
+        assert.deepEqual(await Deno.readFile(`${dest}/${name}`), data, name);
+      }
+    }
+  });
+});
+
 Deno.test("extractZip takes a deflated entry with no data as an empty file", async () => {
   const zip = rawZip([
     { name: "empty.py", deflated: new Uint8Array(), size: 0 },
