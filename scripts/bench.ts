@@ -172,7 +172,7 @@ interface PreparedUpload {
   ids: number[];
 }
 
-export async function prepareUpload(
+async function prepareUpload(
   client: BenchClient,
   zip: Uint8Array,
   options: { binary: boolean; chunkBytes: number },
@@ -201,7 +201,7 @@ export async function prepareUpload(
  * final reply (the deploy's outcome, under upload_begin's id) and the time from
  * upload_begin to it.
  */
-export async function upload(
+async function upload(
   client: BenchClient,
   prepared: PreparedUpload,
   options: { window: number },
