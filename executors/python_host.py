@@ -241,7 +241,7 @@ def _public_methods(owner):
 
 
 def _describe_method(target, name):
-    """(method, signature or None, is_async) for a public method of target, else None."""
+    """(method, arguments check or None, is_async) for a public method of target, else None."""
     if not isinstance(name, str) or not _is_public_method(target, name):
         return None
     method = getattr(target, name)
@@ -249,7 +249,47 @@ def _describe_method(target, name):
         signature = inspect.signature(method)
     except (TypeError, ValueError):
         signature = None
-    return method, signature, inspect.iscoroutinefunction(method)
+    args_check = _ArgsCheck(signature) if signature else None
+    return method, args_check, inspect.iscoroutinefunction(method)
+
+
+class _ArgsCheck:
+    """Whether keyword arguments fit a signature, in a few set operations for the usual case.
+
+    Signature.bind() is pure Python and costs more than a short robot command; it runs only
+    when the quick test fails, to accept what the quick test cannot judge or to word the error.
+    """
+
+    __slots__ = ("_signature", "_names", "_required", "_any_name")
+
+    def __init__(self, signature):
+        self._signature = signature
+        kinds = inspect.Parameter
+        names = set()
+        required = set()
+        quick = True
+        self._any_name = False
+        for parameter in signature.parameters.values():
+            if parameter.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY):
+                names.add(parameter.name)
+                if parameter.default is parameter.empty:
+                    required.add(parameter.name)
+            elif parameter.kind == kinds.VAR_KEYWORD:
+                self._any_name = True
+            elif parameter.kind == kinds.POSITIONAL_ONLY:
+                # A name that is also a positional-only parameter's: leave it to bind().
+                quick = False
+        self._names = frozenset(names) if quick else None
+        self._required = frozenset(required)
+
+    def check(self, args):
+        """Raises TypeError, worded by Signature.bind(), when args do not fit."""
+        names = self._names
+        if names is not None and self._required.issubset(args) and (
+            self._any_name or names.issuperset(args)
+        ):
+            return
+        self._signature.bind(**args)
 
 
 def _is_async_method(owner, name):
@@ -980,10 +1020,10 @@ class _Host:
                     ))
                     return None
                 self._methods[key] = entry
-            method, signature, is_async = entry
-            if signature is not None:
+            method, args_check, is_async = entry
+            if args_check is not None:
                 try:
-                    signature.bind(**args)
+                    args_check.check(args)
                 except TypeError as exc:
                     self.settle(call, _error_body(
                         call.id, "BAD_ARGS", "TypeError", f"Cannot call {call.label}: {exc}"

@@ -471,6 +471,29 @@ class CallTest(HostTestCase):
         self.assertEqual(host.error(3, "robot", "add", [1, 2])["code"], "BAD_ARGS")
         self.assertEqual(host.error(4, "robot", "fast", timeout=-1)["code"], "BAD_ARGS")
 
+    def test_keyword_only_defaults_kwargs_and_positional_only_parameters(self):
+        host = self.start_ready({"main.py": textwrap.dedent("""
+            class Shapes:
+                def keyword_only(self, a, *, b, c=3):
+                    return [a, b, c]
+
+                def any_names(self, a, **rest):
+                    return [a, sorted(rest)]
+
+                def positional_only(self, a, /, b=2):
+                    return [a, b]
+        """)})
+        self.assertEqual(host.ok(1, "Shapes", "keyword_only", {"a": 1, "b": 2}), [1, 2, 3])
+        error = host.error(2, "Shapes", "keyword_only", {"a": 1})
+        self.assertEqual(error["code"], "BAD_ARGS")
+        self.assertIn("missing a required argument: 'b'", error["message"])
+        result = host.ok(3, "Shapes", "any_names", {"a": 1, "z": 0, "y": 0})
+        self.assertEqual(result, [1, ["y", "z"]])
+        self.assertEqual(host.error(4, "Shapes", "any_names", {"z": 0})["code"], "BAD_ARGS")
+        # A positional-only parameter cannot be passed by name: the call's args are keywords.
+        error = host.error(5, "Shapes", "positional_only", {"a": 1})
+        self.assertEqual(error["code"], "BAD_ARGS")
+
     def test_unknown_object(self):
         host = self.start_ready()
         for call_id, name in enumerate(["nope", "_Robot", "helper", "pi", "names", "json"]):
