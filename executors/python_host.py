@@ -72,6 +72,9 @@ CLOSE_TIMEOUT = 5.0
 
 _HEADER = struct.Struct(">I")
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_DECODE = json.JSONDecoder().decode
+# Results that cannot be awaitable: the usual ones skip inspect.isawaitable's ABC check.
+_PLAIN_TYPES = frozenset((type(None), bool, int, float, str, list, dict, tuple))
 _HOST_FILE = os.path.abspath(__file__)
 # The folder of os.py is the standard library's; sysconfig would tell the same but load
 # the interpreter's whole build configuration to do it.
@@ -864,7 +867,7 @@ class _Host:
             if end > size:
                 break
             try:
-                message = json.loads(buffer[start + 4:end])
+                message = _DECODE(buffer[start + 4:end].decode("utf-8"))
             except ValueError as exc:
                 return _protocol_error(f"frame is not valid UTF-8 JSON: {exc}")
             start = end
@@ -1064,7 +1067,7 @@ class _Host:
             return
         if error is not None:
             body = self.exception_body(call, error)
-        elif inspect.isawaitable(result):
+        elif type(result) not in _PLAIN_TYPES and inspect.isawaitable(result):
             with self._lock:
                 call.is_async = not call.settled
             if call.is_async:
