@@ -196,7 +196,7 @@ export class UploadManager {
     return this.#serially(() => this.#finish(id));
   }
 
-  async #finish(id: string): Promise<{ path: string; verified: Promise<void> }> {
+  #finish(id: string): Promise<{ path: string; verified: Promise<void> }> {
     const upload = this.#open.get(id);
     if (!upload) throw uploadError(`Cannot finish upload: no upload ${id} is open`);
     this.#open.delete(id);
@@ -217,7 +217,7 @@ export class UploadManager {
     );
     // Settled for sure by whoever awaits it; never an unhandled rejection meanwhile.
     verified.catch(() => {});
-    return await Promise.resolve({ path, verified });
+    return Promise.resolve({ path, verified });
   }
 
   /** Removes an upload's file. */

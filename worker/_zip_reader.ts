@@ -389,7 +389,7 @@ const STORED_BLOCK_BYTES = 0xffff;
 const GZIP_HEADER = new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
 
 /** Where an entry's data starts, from its local header. */
-export async function dataOffset(source: ZipSource, entry: ZipEntry): Promise<number> {
+async function dataOffset(source: ZipSource, entry: ZipEntry): Promise<number> {
   if (entry.offset + LOCAL_HEADER_BYTES > source.size) {
     throw new ZipFormatError("its local header lies past the end of the data");
   }
