@@ -43,8 +43,11 @@ export interface PythonStartOptions {
   hardGraceS: number;
   startTimeoutS: number;
   maxFrameBytes: number;
-  /** Receives `push_message` events from the project. */
-  onEvent(event: string, data: unknown): void;
+  /**
+   * Receives `push_message` events from the project. Long data comes as the host encoded
+   * it (`dataJson`, UTF-8 JSON, for passing on unparsed; `data` is then undefined).
+   */
+  onEvent(event: string, data: unknown, dataJson?: Uint8Array): void;
   /** Called once when the process has exited, after in-flight calls were answered. */
   onExit(info: ExitInfo): void;
   signal?: AbortSignal;
@@ -53,8 +56,12 @@ export interface PythonStartOptions {
 interface Pending {
   object: string;
   method: string;
+  /** Whether the outcome keeps the result as JSON text (`resultJson`) rather than parsed. */
+  raw: boolean;
   resolve(outcome: CallOutcome): void;
 }
+
+const decoder = new TextDecoder();
 
 /** How long `stop` waits for a clean exit before SIGKILL. */
 const STOP_GRACE_MS = 2000;
@@ -140,7 +147,7 @@ export class PythonExecutor {
 
     // Messages after `ready` go to the executor, once it exists.
     const box: { self?: PythonExecutor } = {};
-    const early: IpcMessage[] = [];
+    const early: [IpcMessage, Uint8Array | undefined][] = [];
     const first = Promise.withResolvers<IpcMessage>();
     let conn: Deno.UnixConn | undefined;
     try {
@@ -162,12 +169,11 @@ export class PythonExecutor {
       removeSocketFile(options.socketPath);
     }
     const channel = new IpcChannel(conn, {
-      codec: "json",
       maxFrameBytes: options.maxFrameBytes,
-      onMessage(message) {
-        if (box.self) box.self.#onMessage(message, options);
+      onMessage(message, body) {
+        if (box.self) box.self.#onMessage(message, body, options);
         else if (message.t === "ready" || message.t === "load_error") first.resolve(message);
-        else early.push(message);
+        else early.push([message, body]);
       },
     });
     const timer = setTimeout(
@@ -208,7 +214,7 @@ export class PythonExecutor {
       clearTimeout(timer);
     }
     const self = box.self = new PythonExecutor(child, channel, ready, exited);
-    for (const message of early) self.#onMessage(message, options);
+    for (const [message, body] of early) self.#onMessage(message, body, options);
     exited.then((info) => self.#onExit(info, options));
     log.info("Python project loaded: pid {pid}, objects {objects}", {
       pid: child.pid,
@@ -252,20 +258,22 @@ export class PythonExecutor {
 
   /**
    * Calls `object.method(**args)`; the promise always resolves with the outcome,
-   * including when the process dies first (`EXECUTOR_EXITED`).
+   * including when the process dies first (`EXECUTOR_EXITED`). With `rawResult`, a
+   * result stays the JSON text the host sent (`resultJson`), for passing on unparsed.
    */
   call(
     id: number,
     object: string,
     method: string,
     args: Record<string, unknown>,
+    options: { rawResult?: boolean } = {},
   ): Promise<CallOutcome> {
     return new Promise((resolve) => {
       if (!this.#running) {
         resolve(exitedOutcome(object, method));
         return;
       }
-      this.#pending.set(id, { object, method, resolve });
+      this.#pending.set(id, { object, method, raw: options.rawResult === true, resolve });
       this.#channel.send({ t: "call", id, object, method, args });
     });
   }
@@ -285,7 +293,7 @@ export class PythonExecutor {
         resolve(exitedOutcome("*", "stop"));
         return;
       }
-      this.#pending.set(id, { object: "*", method: "stop", resolve });
+      this.#pending.set(id, { object: "*", method: "stop", raw: false, resolve });
       this.#channel.send({ t: "safety_stop", id });
     });
   }
@@ -319,26 +327,33 @@ export class PythonExecutor {
     }
   }
 
-  #onMessage(message: IpcMessage, options: PythonStartOptions): void {
+  #onMessage(
+    message: IpcMessage,
+    body: Uint8Array | undefined,
+    options: PythonStartOptions,
+  ): void {
     if (message.t === "result") {
       const id = message.id as number;
       const pending = this.#pending.get(id);
       if (!pending) return;
       this.#pending.delete(id);
       if (!message.ok && isAbandoned(message.error)) this.#watchAbandoned(id, options);
-      const outcome: CallOutcome = message.ok
-        ? { object: pending.object, method: pending.method, ok: true, result: message.result }
-        : {
-          object: pending.object,
-          method: pending.method,
-          ok: false,
-          error: message.error as CallOutcome["error"],
-        };
+      const outcome: CallOutcome = { object: pending.object, method: pending.method, ok: false };
+      if (!message.ok) {
+        outcome.error = message.error as CallOutcome["error"];
+      } else {
+        outcome.ok = true;
+        // A long result comes as the body, as the host encoded it.
+        if (body === undefined) outcome.result = message.result;
+        else if (pending.raw) outcome.resultJson = body;
+        else outcome.result = JSON.parse(decoder.decode(body));
+      }
       pending.resolve(outcome);
     } else if (message.t === "settled") {
       this.#settleAbandoned(message.id as number);
     } else if (message.t === "event") {
-      options.onEvent(String(message.event), message.data ?? null);
+      if (body === undefined) options.onEvent(String(message.event), message.data ?? null);
+      else options.onEvent(String(message.event), undefined, body);
     }
   }
 

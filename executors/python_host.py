@@ -5,10 +5,14 @@ The agent's worker listens on a Unix socket and starts::
     python3 python_host.py --socket PATH --project DIR [--threads N]
         [--max-frame BYTES] [--call-timeout SECONDS]
 
-The host connects to PATH. Frames in both directions are a 4-byte big-endian length
-followed by that many bytes of UTF-8 JSON holding one object. The socket carries
-nothing else, so the project's print() output (stdout and stderr stay with the
-process; the agent pipes them into its log) can never corrupt the channel.
+The host connects to PATH. A frame, in both directions, is a 4-byte big-endian length
+of the rest, a 4-byte big-endian length of the head, the head (UTF-8 JSON holding one
+object), then the body: bytes the agent passes on without parsing them. Only two frames
+may have a body: a call's ``result`` (the result's JSON) and an ``event`` (its data's
+JSON), when that JSON is over _INLINE_LIMIT bytes; a large result then crosses the agent's
+processes without being decoded and encoded again. A smaller one is cheaper to parse.
+The socket carries nothing else, so the project's print() output (stdout and stderr stay
+with the process; the agent pipes them into its log) can never corrupt the channel.
 
 Host -> agent: one ``ready`` (or ``load_error``, then exit 1), then ``result`` frames,
 exactly one per call id, ``event`` frames from ``push_message``, and ``settled`` frames.
@@ -24,8 +28,10 @@ C call returns. Such a call is *abandoned*: its error object carries
 thread finally leaves project code the host sends ``{"t": "settled", "id": N}``. The
 agent decides how long to wait for that before killing the process.
 
-``{"t": "status", "id": N}`` is answered with ``{"t": "result", "id": N, "ok": true,
-"result": {"in_flight": K, "abandoned": [ids], "threads": T}}``: calls not yet
+A call's result is ``{"t": "result", "id": N, "ok": true, "result": R}``, or the same
+head without ``result`` and R as the body. ``{"t": "status", "id": N}`` is answered with
+``{"t": "result", "id": N, "ok": true, "result": {"in_flight": K, "abandoned": [ids],
+"threads": T}}``: calls not yet
 answered, abandoned calls not yet settled, and the live Python threads in the process.
 
 Where project code runs: the import and ``init()`` on the main thread, with no event
@@ -70,7 +76,11 @@ STOP_HOOK_TIMEOUT = 10.0
 # How long the last frame being written may take before the process exits anyway.
 CLOSE_TIMEOUT = 5.0
 
-_HEADER = struct.Struct(">I")
+# Results and event data whose JSON is longer go as a frame's body, passed on unparsed.
+_INLINE_LIMIT = 1024
+# A frame's two lengths: of the rest of the frame (the head's length, head and body), and
+# of the head. The first is what the frame limit applies to.
+_FRAME_HEADER = struct.Struct(">II")
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _DECODE = json.JSONDecoder().decode
 # Results that cannot be awaitable: the usual ones skip inspect.isawaitable's ABC check.
@@ -318,17 +328,18 @@ class _Writer:
         self._lock = threading.Lock()
         self._closed = False
 
-    def send(self, body):
-        """Sends one frame holding body (encoded JSON) unless the writer is closed."""
-        header = _HEADER.pack(len(body))
+    def send(self, head, body=b""):
+        """Sends one frame unless the writer is closed: head (an encoded JSON object), then
+        body (JSON text the agent passes on as it is)."""
+        header = _FRAME_HEADER.pack(4 + len(head) + len(body), len(head))
         with self._lock:
             if self._closed:
                 return
             try:
                 if len(body) <= _JOIN_LIMIT:
-                    self._sock.sendall(header + body)
+                    self._sock.sendall(header + head + body)
                 else:
-                    self._sock.sendall(header)
+                    self._sock.sendall(header + head)
                     self._sock.sendall(body)
             except OSError:
                 # The agent has gone; the reader meets the end of the stream and exits.
@@ -669,16 +680,21 @@ class _Host:
                 f"Cannot push message: event must be a string, got {type(event).__name__}"
             )
         try:
-            body = _ENCODER.encode({"t": "event", "event": event, "data": data})
+            body = _ENCODER.encode(data)
         except Exception:
-            body = _ENCODER.encode({"t": "event", "event": event, "data": _safe_repr(data)})
+            body = _ENCODER.encode(_safe_repr(data))
         body = body.encode("utf-8")
-        if len(body) > self._max_frame:
+        head = _encode({"t": "event", "event": event})
+        if len(body) <= _INLINE_LIMIT:
+            head = b"%s,\"data\":%s}" % (head[:-1], body)
+            body = b""
+        size = 4 + len(head) + len(body)
+        if size > self._max_frame:
             raise ValueError(
-                f"Cannot push message {event!r}: it encodes to {len(body)} bytes, "
+                f"Cannot push message {event!r}: it encodes to {size} bytes, "
                 f"over the frame limit of {self._max_frame} bytes"
             )
-        self._writer.send(body)
+        self._writer.send(head, body)
 
     # Lifecycle
 
@@ -857,17 +873,22 @@ class _Host:
         buffer += data
         size = len(buffer)
         start = 0
-        while size - start >= 4:
-            length = _HEADER.unpack_from(buffer, start)[0]
+        while size - start >= 8:
+            length, head_length = _FRAME_HEADER.unpack_from(buffer, start)
             if length > self._max_frame:
                 return _protocol_error(
                     f"frame length {length} exceeds the limit of {self._max_frame} bytes"
+                )
+            if head_length > length - 4:
+                return _protocol_error(
+                    f"head length {head_length} exceeds the frame length {length}"
                 )
             end = start + 4 + length
             if end > size:
                 break
             try:
-                message = _DECODE(buffer[start + 4:end].decode("utf-8"))
+                # The agent sends no body; one would be ignored.
+                message = _DECODE(buffer[start + 8:start + 8 + head_length].decode("utf-8"))
             except ValueError as exc:
                 return _protocol_error(f"frame is not valid UTF-8 JSON: {exc}")
             start = end
@@ -1090,8 +1111,10 @@ class _Host:
         return call.settled
 
     def result_body(self, call, result):
+        """The frame of a call's result: the head, or (head, body) for a long result, or an
+        error frame when the result cannot be sent."""
         try:
-            body = _ENCODER.encode({"t": "result", "id": call.id, "ok": True, "result": result})
+            body = _ENCODER.encode(result)
         except Exception as exc:
             return _error_body(
                 call.id,
@@ -1100,29 +1123,39 @@ class _Host:
                 f"Cannot encode result of {call.label} as JSON: {exc}",
             )
         body = body.encode("utf-8")
-        if len(body) > self._max_frame:
+        if len(body) <= _INLINE_LIMIT:
+            return b'{"t":"result","id":%d,"ok":true,"result":%s}' % (call.id, body)
+        head = b'{"t":"result","id":%d,"ok":true}' % call.id
+        size = 4 + len(head) + len(body)
+        if size > self._max_frame:
             return _error_body(
                 call.id,
                 "NOT_SERIALIZABLE",
                 "ValueError",
-                f"Cannot send result of {call.label}: it encodes to {len(body)} bytes, "
+                f"Cannot send result of {call.label}: it encodes to {size} bytes, "
                 f"over the frame limit of {self._max_frame} bytes",
             )
-        return body
+        return head, body
 
     def exception_body(self, call, exc):
         return _error_body(
             call.id, "EXCEPTION", type(exc).__name__, _safe_str(exc), _format_exception(exc)
         )
 
-    def settle(self, call, body):
-        """Sends the call's one result unless it has been sent; callable from any thread."""
+    def settle(self, call, frame):
+        """Sends the call's one result unless it has been sent; callable from any thread.
+
+        frame is an encoded head, or (head, body) from result_body().
+        """
         with self._lock:
             if call.settled:
                 return
             call.settled = True
             self._calls.pop(call.id, None)
-        self._writer.send(body)
+        if type(frame) is tuple:
+            self._writer.send(frame[0], frame[1])
+        else:
+            self._writer.send(frame)
 
     def _abort(self, call, code, type_name, message):
         """Answers a call still in flight with an error and stops its work where possible.

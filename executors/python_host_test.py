@@ -189,6 +189,9 @@ class _Robot:
     def add(self, a, b):
         return a + b
 
+    def echo(self, value):
+        return value
+
     def fast(self):
         return "fast"
 
@@ -213,8 +216,8 @@ def write_project(files):
 
 
 def encode(message):
-    body = json.dumps(message).encode("utf-8")
-    return struct.pack(">I", len(body)) + body
+    head = json.dumps(message).encode("utf-8")
+    return struct.pack(">II", 4 + len(head), len(head)) + head
 
 
 class Host:
@@ -262,9 +265,21 @@ class Host:
             data += chunk
         return data
 
+    def read_raw_frame(self):
+        """(head, body bytes) of the next frame."""
+        length, head_length = struct.unpack(">II", self._read_exactly(8))
+        rest = self._read_exactly(length - 4)
+        return json.loads(rest[:head_length].decode("utf-8")), rest[head_length:]
+
     def read_frame(self):
-        (length,) = struct.unpack(">I", self._read_exactly(4))
-        return json.loads(self._read_exactly(length).decode("utf-8"))
+        """The next frame's head, with its body decoded into "result" (results) or "data"
+        (events), the only frames that have one."""
+        head, body = self.read_raw_frame()
+        if body:
+            key = {"result": "result", "event": "data"}[head["t"]]
+            assert key not in head, head
+            head[key] = json.loads(body.decode("utf-8"))
+        return head
 
     def expect(self, predicate):
         """The first frame, pending or new, that matches; other frames stay pending."""
@@ -1016,15 +1031,35 @@ class FramingTest(HostTestCase):
         host.conn.sendall(data[7:])
         self.assertEqual([host.result(i)["result"] for i in range(1, 6)], [2, 3, 4, 5, 6])
 
+    def test_a_long_result_comes_as_the_body_a_short_one_in_the_head(self):
+        host = self.start_ready(self.PROJECT)
+        # JSON of 1,024 bytes (the limit) and of 1,025.
+        for call_id, text in ((1, "a" * 1022), (2, "b" * 1023)):
+            host.call(call_id, "robot", "echo", {"value": text})
+            head, body = host.read_raw_frame()
+            while head["t"] != "result":
+                head, body = host.read_raw_frame()
+            if call_id == 1:
+                expected = ({"t": "result", "id": 1, "ok": True, "result": text}, b"")
+            else:
+                expected = ({"t": "result", "id": 2, "ok": True}, json.dumps(text).encode())
+            self.assertEqual((head, body), expected)
+
+    def test_head_length_over_the_frame_exits_3(self):
+        host = self.start_ready(self.PROJECT)
+        host.conn.sendall(struct.pack(">II", 6, 3) + b"{}")
+        self.assertEqual(host.wait(), 3)
+        self.assertIn(b"head length 3 exceeds the frame length 6", host.stderr)
+
     def test_length_over_the_limit_exits_3(self):
         host = self.start_ready(self.PROJECT, "--max-frame", "1024")
-        host.conn.sendall(struct.pack(">I", 2048) + b"{}")
+        host.conn.sendall(struct.pack(">II", 2048, 2) + b"{}")
         self.assertEqual(host.wait(), 3)
         self.assertIn(b"frame length 2048 exceeds the limit of 1024 bytes", host.stderr)
 
     def test_frame_that_is_not_json_exits_3(self):
         host = self.start_ready(self.PROJECT)
-        host.conn.sendall(struct.pack(">I", 3) + b"{x}")
+        host.conn.sendall(struct.pack(">II", 7, 3) + b"{x}")
         self.assertEqual(host.wait(), 3)
 
 

@@ -294,6 +294,42 @@ export interface ServerMessage {
   event?: string;
 }
 
+/**
+ * JSON text from the project (a call's result, an event's data), passed to the client as
+ * it is: the Python host encoded it, and nothing on the way parses it again.
+ */
+export class RawJson {
+  readonly text: string;
+
+  constructor(text: string) {
+    this.text = text;
+  }
+
+  /** Only for a message serialized some other way than {@linkcode encodeServerMessage}. */
+  toJSON(): unknown {
+    return JSON.parse(this.text);
+  }
+}
+
+/**
+ * Serializes a message for the client, putting {@linkcode RawJson} text in place as it is:
+ * an event's `data`, or a callback's `data.result` (then the last keys of their objects).
+ */
+export function encodeServerMessage(message: ServerMessage): string {
+  const data = message.data;
+  if (data instanceof RawJson) {
+    const head = JSON.stringify({ ...message, data: undefined });
+    return `${head.slice(0, -1)},"data":${data.text}}`;
+  }
+  const result = (data as { result?: unknown } | null)?.result;
+  if (result instanceof RawJson) {
+    const head = JSON.stringify({ ...message, data: undefined });
+    const outcome = JSON.stringify({ ...(data as object), result: undefined });
+    return `${head.slice(0, -1)},"data":${outcome.slice(0, -1)},"result":${result.text}}}`;
+  }
+  return JSON.stringify(message);
+}
+
 /** Shapes a success or error reply; `id` is only present when the client sent one. */
 export function reply(
   status: "success" | "error",

@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import {
   encodeChunk,
+  encodeServerMessage,
   MAX_ARGS_DEPTH,
   parseBinaryMessage,
   parseTextMessage,
   ProtocolError,
+  RawJson,
   reply,
 } from "./_protocol.ts";
 
@@ -101,4 +103,31 @@ Deno.test("reply includes id and code only when given, and always data", () => {
     code: "BAD_REQUEST",
     id: 0,
   });
+});
+
+Deno.test("encodeServerMessage puts raw JSON in place, the same as parsing it would", () => {
+  const raw = '{"ranges":[1.5,2,null],"note":"caf\u00e9 \\"x\\"","deep":[[{}]]}';
+  const value = JSON.parse(raw);
+  const outcome = { object: "lidar", method: "scan", ok: true };
+  for (const id of [7, "a-7", undefined]) {
+    const callback = {
+      status: "callback" as const,
+      data: { ...outcome, result: new RawJson(raw) },
+    };
+    const text = encodeServerMessage(id === undefined ? callback : { ...callback, id });
+    const expected = { status: "callback", data: { ...outcome, result: value } };
+    assert.deepEqual(JSON.parse(text), id === undefined ? expected : { ...expected, id });
+  }
+  for (const scalar of ["null", "0", '"s"', "[]"]) {
+    const text = encodeServerMessage({ status: "callback", event: "e", data: new RawJson(scalar) });
+    assert.deepEqual(JSON.parse(text), {
+      status: "callback",
+      event: "e",
+      data: JSON.parse(scalar),
+    });
+  }
+  // Anything without raw JSON is plain JSON.stringify; RawJson elsewhere still serializes.
+  const plain = reply("success", "ok", { id: 1, data: { result: 2 } });
+  assert.equal(encodeServerMessage(plain), JSON.stringify(plain));
+  assert.equal(JSON.stringify({ nested: [new RawJson("[1]")] }), '{"nested":[[1]]}');
 });

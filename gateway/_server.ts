@@ -11,6 +11,7 @@ import { logger } from "../log.ts";
 import {
   type ClientCommand,
   type ClientId,
+  encodeServerMessage,
   parseBinaryMessage,
   parseTextMessage,
   ProtocolError,
@@ -253,7 +254,7 @@ export class WsGateway {
         (origin.session !== undefined && client.session === origin.session))
       ? client
       : undefined;
-    const text = JSON.stringify(message);
+    const text = encodeServerMessage(message);
     if (target && this.#write(target, text, kind)) return;
     if (kind === "event") {
       this.#droppedEvents++;

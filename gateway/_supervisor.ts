@@ -18,8 +18,10 @@ import {
   type WorkerOp,
 } from "../ipc/mod.ts";
 import { emitLog, LOG_LEVELS, logger, ROOT_CATEGORY } from "../log.ts";
+import { RawJson } from "./_protocol.ts";
 
 const log = logger("gateway", "supervisor");
+const decoder = new TextDecoder();
 
 /**
  * Requests that may overtake queued ones: they do not depend on what was sent before
@@ -277,9 +279,9 @@ export class WorkerSupervisor {
     const ready = Promise.withResolvers<void>();
     const channel = new IpcChannel(conn, {
       maxFrameBytes,
-      onMessage: (message, _body) => {
+      onMessage: (message, body) => {
         if (message.t === "ready") ready.resolve();
-        else this.#onMessage(message);
+        else this.#onMessage(message, body);
       },
     });
     this.#channel = channel;
@@ -293,7 +295,7 @@ export class WorkerSupervisor {
     log.info("Worker running: pid {pid}", { pid: child.pid });
   }
 
-  #onMessage(message: IpcMessage): void {
+  #onMessage(message: IpcMessage, body: Uint8Array | undefined): void {
     switch (message.t) {
       case "res": {
         const reply = message as unknown as ReplyMessage;
@@ -307,11 +309,17 @@ export class WorkerSupervisor {
       case "cb": {
         const id = message.id as number;
         this.#accepted.delete(id);
-        this.#options.onCallback(id, message.data as CallOutcome);
+        const outcome = message.data as CallOutcome;
+        // The result's JSON, as the project's host encoded it: passed on unparsed.
+        if (body !== undefined) outcome.result = new RawJson(decoder.decode(body));
+        this.#options.onCallback(id, outcome);
         return;
       }
       case "event":
-        this.#options.onEvent(String(message.event), message.data ?? null);
+        this.#options.onEvent(
+          String(message.event),
+          body !== undefined ? new RawJson(decoder.decode(body)) : message.data ?? null,
+        );
         return;
       case "log": {
         // The worker's records: its category says where they come from.

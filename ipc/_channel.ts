@@ -8,20 +8,10 @@ import { FrameReader, HEADER_BYTES, writeHeader } from "./_frame.ts";
 /** A decoded message: always a JSON object. */
 export type IpcMessage = Record<string, unknown>;
 
-/**
- * How payloads are laid out.
- * - `"json"`: the payload is one UTF-8 JSON object (the Python host speaks this).
- * - `"json+body"`: a 4-byte big-endian JSON length, the JSON object, then raw body
- *   bytes, so binary data (a zip) crosses without base64.
- */
-export type IpcCodec = "json" | "json+body";
-
 /** Options for {@linkcode IpcChannel}. */
 export interface IpcChannelOptions {
   /** The largest payload accepted or sent; a larger incoming frame closes the channel. */
   maxFrameBytes: number;
-  /** Payload layout; defaults to `"json+body"`. */
-  codec?: IpcCodec;
   /** Called for every message, in order. */
   onMessage(message: IpcMessage, body: Uint8Array | undefined): void;
   /** Closes the channel when aborted. */
@@ -43,7 +33,6 @@ const decoder = new TextDecoder();
  */
 export class IpcChannel {
   #conn: Deno.Conn;
-  #codec: IpcCodec;
   #max: number;
   #onMessage: IpcChannelOptions["onMessage"];
   /** Frames waiting to be written, each as its parts (header, then body if any). */
@@ -58,7 +47,6 @@ export class IpcChannel {
   /** Starts reading `conn` at once; the channel owns and closes it. */
   constructor(conn: Deno.Conn, options: IpcChannelOptions) {
     this.#conn = conn;
-    this.#codec = options.codec ?? "json+body";
     this.#max = options.maxFrameBytes;
     this.#onMessage = options.onMessage;
     options.signal?.addEventListener("abort", () => this.close(), { once: true });
@@ -81,7 +69,7 @@ export class IpcChannel {
   }
 
   /**
-   * Queues one message (and, for the `json+body` codec, optional body bytes).
+   * Queues one message, and optional body bytes that go out as they are.
    *
    * An `urgent` message overtakes queued messages that have not started to go out; a
    * frame already being written always completes first. Use it for messages whose order
@@ -94,20 +82,16 @@ export class IpcChannel {
     if (this.#closed) return;
     const json = encoder.encode(JSON.stringify(message));
     const bodyBytes = body?.length ?? 0;
-    if (bodyBytes > 0 && this.#codec === "json") {
-      throw new TypeError("Cannot send body: the channel uses the json codec");
-    }
-    const extra = this.#codec === "json+body" ? HEADER_BYTES : 0;
-    const length = extra + json.length + bodyBytes;
+    const length = HEADER_BYTES + json.length + bodyBytes;
     if (length > this.#max) {
       throw new RangeError(
         `Cannot send message: ${length} bytes exceed the frame limit of ${this.#max} bytes`,
       );
     }
-    const head = new Uint8Array(HEADER_BYTES + extra + json.length);
+    const head = new Uint8Array(2 * HEADER_BYTES + json.length);
     writeHeader(head, 0, length);
-    if (extra) writeHeader(head, HEADER_BYTES, json.length);
-    head.set(json, HEADER_BYTES + extra);
+    writeHeader(head, HEADER_BYTES, json.length);
+    head.set(json, 2 * HEADER_BYTES);
     const frame = body && bodyBytes > 0 ? [head, body] : [head];
     (options.urgent ? this.#urgent : this.#queue).push(frame);
     if (!this.#writing) {
@@ -145,13 +129,16 @@ export class IpcChannel {
   }
 
   /**
-   * Takes whole frames off a queue: one large frame's parts as they are, or several small
-   * frames copied into one buffer so they go out in one system call.
+   * Takes whole frames off a queue: one large frame's parts as they are, or small frames
+   * (one or several, with or without a body) copied into one buffer so they go out in one
+   * system call.
    */
   #takeBatch(queue: Uint8Array[][]): Uint8Array[] {
     const size = (frame: Uint8Array[]) => frame.reduce((total, part) => total + part.length, 0);
     const first = queue[0];
-    if (queue.length === 1 || size(first) >= BATCH_COPY_LIMIT) return queue.shift()!;
+    if ((queue.length === 1 && first.length === 1) || size(first) >= BATCH_COPY_LIMIT) {
+      return queue.shift()!;
+    }
     let count = 0;
     let total = 0;
     for (const frame of queue) {
@@ -191,25 +178,20 @@ export class IpcChannel {
   }
 
   #dispatch(payload: Uint8Array, borrowed: boolean): void {
-    let message: unknown;
     let body: Uint8Array | undefined;
-    if (this.#codec === "json") {
-      message = JSON.parse(decoder.decode(payload));
-    } else {
-      const jsonLength = payload.length >= HEADER_BYTES
-        ? ((payload[0] << 24) >>> 0) + (payload[1] << 16) + (payload[2] << 8) + payload[3]
-        : -1;
-      if (jsonLength < 0 || HEADER_BYTES + jsonLength > payload.length) {
-        throw new SyntaxError("Cannot decode frame: JSON length exceeds the frame");
-      }
-      message = JSON.parse(
-        decoder.decode(payload.subarray(HEADER_BYTES, HEADER_BYTES + jsonLength)),
-      );
-      if (payload.length > HEADER_BYTES + jsonLength) {
-        const view = payload.subarray(HEADER_BYTES + jsonLength);
-        // A view of the shared read buffer would change under the receiver: copy it.
-        body = borrowed ? view.slice() : view;
-      }
+    const jsonLength = payload.length >= HEADER_BYTES
+      ? ((payload[0] << 24) >>> 0) + (payload[1] << 16) + (payload[2] << 8) + payload[3]
+      : -1;
+    if (jsonLength < 0 || HEADER_BYTES + jsonLength > payload.length) {
+      throw new SyntaxError("Cannot decode frame: JSON length exceeds the frame");
+    }
+    const message: unknown = JSON.parse(
+      decoder.decode(payload.subarray(HEADER_BYTES, HEADER_BYTES + jsonLength)),
+    );
+    if (payload.length > HEADER_BYTES + jsonLength) {
+      const view = payload.subarray(HEADER_BYTES + jsonLength);
+      // A view of the shared read buffer would change under the receiver: copy it.
+      body = borrowed ? view.slice() : view;
     }
     if (typeof message !== "object" || message === null || Array.isArray(message)) {
       throw new SyntaxError("Cannot decode frame: the payload is not a JSON object");

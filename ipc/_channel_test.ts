@@ -9,7 +9,6 @@ interface Got {
 }
 
 async function pair(
-  codec: "json" | "json+body",
   maxFrameBytes = 1 << 20,
 ): Promise<
   { a: IpcChannel; b: IpcChannel; got: Got[]; dir: string; wait(n: number): Promise<void> }
@@ -24,9 +23,8 @@ async function pair(
   listener.close();
   const got: Got[] = [];
   let waiter: { n: number; resolve(): void } | undefined;
-  const a = new IpcChannel(client, { codec, maxFrameBytes, onMessage() {} });
+  const a = new IpcChannel(client, { maxFrameBytes, onMessage() {} });
   const b = new IpcChannel(server, {
-    codec,
     maxFrameBytes,
     onMessage(message, body) {
       got.push({ message, body });
@@ -39,7 +37,7 @@ async function pair(
 }
 
 Deno.test("IpcChannel delivers many small messages in order", async () => {
-  const { a, b, got, dir, wait } = await pair("json");
+  const { a, b, got, dir, wait } = await pair();
   try {
     for (let i = 0; i < 5000; i++) a.send({ t: "call", id: i });
     await wait(5000);
@@ -53,7 +51,7 @@ Deno.test("IpcChannel delivers many small messages in order", async () => {
 });
 
 Deno.test("IpcChannel carries a binary body byte for byte beside the JSON", async () => {
-  const { a, b, got, dir, wait } = await pair("json+body", 8 << 20);
+  const { a, b, got, dir, wait } = await pair(8 << 20);
   try {
     const body = new Uint8Array(3 << 20).map((_, i) => (i * 7) & 0xff);
     a.send({ t: "req", op: "update" }, body);
@@ -73,7 +71,7 @@ Deno.test("IpcChannel carries a binary body byte for byte beside the JSON", asyn
 });
 
 Deno.test("IpcChannel refuses to send a frame over the limit", async () => {
-  const { a, b, dir } = await pair("json+body", 1024);
+  const { a, b, dir } = await pair(1024);
   try {
     assert.throws(() => a.send({ t: "x" }, new Uint8Array(2000)), RangeError);
   } finally {
@@ -93,7 +91,7 @@ Deno.test("IpcChannel closes with an error when the peer announces an oversized 
       acceptOne(listener, { timeoutMs: 5000 }),
       connectUnix(path),
     ]);
-    const channel = new IpcChannel(server, { codec: "json", maxFrameBytes: 64, onMessage() {} });
+    const channel = new IpcChannel(server, { maxFrameBytes: 64, onMessage() {} });
     await raw.write(new Uint8Array([0, 0, 1, 0]));
     await channel.closed;
     assert.match(channel.error?.message ?? "", /exceeds the limit of 64 bytes/);
@@ -105,7 +103,7 @@ Deno.test("IpcChannel closes with an error when the peer announces an oversized 
 });
 
 Deno.test("IpcChannel lets an urgent message overtake queued bulk frames", async () => {
-  const { a, b, got, dir, wait } = await pair("json+body", 8 << 20);
+  const { a, b, got, dir, wait } = await pair(8 << 20);
   try {
     for (let i = 0; i < 4; i++) a.send({ t: "bulk", i }, new Uint8Array(1 << 20));
     a.send({ t: "urgent" }, undefined, { urgent: true });
@@ -121,4 +119,24 @@ Deno.test("IpcChannel lets an urgent message overtake queued bulk frames", async
     await Promise.all([a.closed, b.closed]);
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("IpcChannel writes a small frame with a body in one write, a large one as is", async () => {
+  const writes: number[] = [];
+  const closed = Promise.withResolvers<null>();
+  const conn = {
+    read: () => closed.promise,
+    write: (bytes: Uint8Array) => Promise.resolve(writes.push(bytes.length) && bytes.length),
+    close: () => closed.resolve(null),
+  } as unknown as Deno.Conn;
+  const channel = new IpcChannel(conn, { maxFrameBytes: 1 << 20, onMessage() {} });
+  channel.send({ t: "cb", id: 1 }, new TextEncoder().encode("null"));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  // Two lengths, 17 bytes of JSON and 4 of body.
+  assert.deepEqual(writes, [29]);
+  channel.send({ t: "cb", id: 2 }, new Uint8Array(100_000));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.deepEqual(writes, [29, 25, 100_000]);
+  channel.close();
+  await channel.closed;
 });

@@ -54,6 +54,12 @@ export interface CallOutcome {
   method: string;
   ok: boolean;
   result?: unknown;
+  /**
+   * Inside the agent only: the result as the Python host encoded it (UTF-8 JSON), in place
+   * of `result`, so a large result is never parsed and encoded again on its way. The
+   * worker sends it as the body of the `cb` frame, never inside the JSON.
+   */
+  resultJson?: Uint8Array;
   error?: {
     code: string;
     type: string;
@@ -75,18 +81,25 @@ export function failedOutcome(
   return { object, method, ok: false, error: { code, type, message, traceback: null } };
 }
 
-/** Worker → gateway: the result of an accepted PROCESS request `id`. */
+/**
+ * Worker → gateway: the result of an accepted PROCESS request `id`. A long result comes
+ * as the frame's body instead of `data.result`: its JSON text, unparsed.
+ */
 export interface CallbackMessage {
   t: "cb";
   id: number;
   data: CallOutcome;
 }
 
-/** Worker → gateway: an event for the client (from `push_message`, or the agent's own). */
+/**
+ * Worker → gateway: an event for the client (from `push_message`, or the agent's own). A
+ * project's long event data comes as the frame's body instead of `data`: its JSON text,
+ * unparsed.
+ */
 export interface EventMessage {
   t: "event";
   event: string;
-  data: unknown;
+  data?: unknown;
 }
 
 /**

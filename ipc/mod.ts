@@ -1,13 +1,15 @@
 /**
  * Inter-process communication: length-prefixed frames over Unix domain sockets.
  *
- * The gateway and the worker talk through one {@linkcode IpcChannel} with the
- * `json+body` codec; the worker and each Python host talk with the `json` codec.
+ * A frame is a 4-byte big-endian length, then a 4-byte length of its JSON object, the
+ * object, and body bytes that cross as they are (a zip, a long result's JSON). The gateway
+ * and the worker talk through one {@linkcode IpcChannel}, and so do the worker and each
+ * Python host.
  *
  * @module
  */
 export { encodeFrame, FrameReader, FrameTooLargeError, HEADER_BYTES } from "./_frame.ts";
-export { IpcChannel, type IpcChannelOptions, type IpcCodec, type IpcMessage } from "./_channel.ts";
+export { IpcChannel, type IpcChannelOptions, type IpcMessage } from "./_channel.ts";
 export {
   acceptOne,
   type AcceptOptions,

@@ -8,7 +8,8 @@
  * - `--quick`: every scenario with small counts and sizes (for CI; under a minute).
  * - `--write`: also saves the JSON to `docs/bench-results.json`.
  * - `--chunk-mib`, `--window`: chunk size and chunks in flight of the chunked uploads.
- * - `--only start,calls,updates,control`: run only these groups of scenarios (for A/B runs).
+ * - `--only start,calls,updates,control,results`: run only these groups of scenarios (for
+ *   A/B runs).
  *
  * A missed target is reported, never fatal. The exit code is 1 only when something is
  * broken: a lost or duplicated callback, an unexpected error, a timeout.
@@ -65,6 +66,8 @@ interface Plan {
   controlBytes: number;
   controlSeconds: number;
   startTrials: number;
+  cloudFloats: number;
+  cloudCalls: number;
 }
 
 /** One line of the results table. */
@@ -721,6 +724,79 @@ async function controlUnderLoad(ctx: Context, client: BenchClient): Promise<void
 }
 
 /** Runs `scenario` with a client of a fresh agent, and checks for stray messages after. */
+/** CPU time (user + system) of each process so far, in ms: Deno reads /proc/PID only with -A. */
+async function cpuMs(pids: number[]): Promise<number[]> {
+  const code = "import os, sys\ntick = os.sysconf('SC_CLK_TCK')\nfor pid in sys.argv[1:]:\n" +
+    "    f = open('/proc/%s/stat' % pid).read().rsplit(')', 1)[1].split()\n" +
+    "    print((int(f[11]) + int(f[12])) * 1000 / tick)";
+  const output = await new Deno.Command("python3", { args: ["-c", code, ...pids.map(String)] })
+    .output();
+  if (!output.success) {
+    throw new Error(`Cannot read CPU times: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return new TextDecoder().decode(output.stdout).trim().split("\n").map(Number);
+}
+
+/**
+ * 8 (no target in issue 4): a call whose result is a point cloud of `plan.cloudFloats`
+ * floats, and a `push_message` event of the same data, one at a time: time to the
+ * callback (or event) and CPU per call of each process. Long JSON crosses the worker and
+ * the gateway unparsed.
+ */
+async function largeResults(ctx: Context): Promise<void> {
+  const { plan, rows, problems } = ctx;
+  const project = `import random
+_cloud = [round(random.uniform(-10, 10), 4) for _ in range(${plan.cloudFloats})]
+class Sensors:
+    def cloud(self):
+        return _cloud
+    def push_cloud(self):
+        push_message("cloud", _cloud)
+`;
+  await using agent = await startAgent();
+  await using client = await BenchClient.open(agent.url);
+  await deploy(client, project);
+  const pids = await pidsOf(agent, client);
+  const all = [pids.gateway, pids.worker, pids.python ?? pids.worker, Deno.pid];
+  for (const method of ["cloud", "push_cloud"]) {
+    const times: number[] = [];
+    let bytes = 0;
+    let before: number[] = [];
+    for (let i = 0; i < 3 + plan.cloudCalls; i++) {
+      if (i === 3) before = await cpuMs(all);
+      const event = Promise.withResolvers<number>();
+      const stop = client.onEvent("cloud", (message, at) => {
+        if (i === 0) bytes = JSON.stringify(message).length;
+        event.resolve(at);
+      });
+      const result = await client.call("Sensors", method, {}, 10_000);
+      if (outcome(result) !== "ok") {
+        problems.push(`large results: ${method} ended ${outcome(result)}`);
+      }
+      const at = method === "cloud" ? result.callbackAt : await event.promise;
+      stop();
+      if (method === "cloud" && i === 0) bytes = JSON.stringify(result.callback).length;
+      if (i >= 3) times.push(at - result.sent);
+    }
+    const after = await cpuMs(all);
+    const per = after.map((value, k) => (value - before[k]) / plan.cloudCalls);
+    const [gateway, worker, python, benchClient] = per.map((value) => `${value.toFixed(1)} ms`);
+    const s = spread(times);
+    rows.push({
+      scenario: "8 large results",
+      metric: `${
+        method === "cloud" ? "result" : "push_message event"
+      } of ${plan.cloudFloats} floats (${mib(bytes)} of JSON), one at a time (n ${s.n})`,
+      result: `p50 ${ms(s.p50)} · p90 ${
+        ms(s.p90)
+      }; CPU per call: gateway ${gateway}, worker ${worker}, python ${python}, client ${benchClient}`,
+      target: "—",
+      verdict: "—",
+    });
+    ctx.details[`large_${method}`] = { spread: s, bytes, cpuMsPerCall: per };
+  }
+}
+
 async function onFreshAgent(
   ctx: Context,
   scenario: (ctx: Context, client: BenchClient) => Promise<void>,
@@ -777,7 +853,7 @@ async function main(): Promise<number> {
       write: { type: "boolean", default: false },
       "chunk-mib": { type: "string", default: "1" },
       window: { type: "string", default: "2" },
-      only: { type: "string", default: "start,calls,updates,control" },
+      only: { type: "string", default: "start,calls,updates,control,results" },
     },
     strict: true,
   });
@@ -801,6 +877,8 @@ async function main(): Promise<number> {
       controlBytes: 5 * MIB,
       controlSeconds: 2,
       startTrials: 1,
+      cloudFloats: 20_000,
+      cloudCalls: 5,
     }
     : {
       quick: false,
@@ -814,6 +892,8 @@ async function main(): Promise<number> {
       controlBytes: 50 * MIB,
       controlSeconds: 10,
       startTrials: 5,
+      cloudFloats: 100_000,
+      cloudCalls: 30,
     };
   await using sampler = new MemorySampler();
   const ctx: Context = { plan, sampler, rows: [], details: {}, problems: [] };
@@ -837,6 +917,7 @@ async function main(): Promise<number> {
     }
     if (groups.has("updates")) await updates(ctx);
     if (groups.has("control")) await onFreshAgent(ctx, controlUnderLoad);
+    if (groups.has("results")) await largeResults(ctx);
   } catch (error) {
     ctx.problems.push(`aborted: ${error instanceof Error ? error.stack : error}`);
   }

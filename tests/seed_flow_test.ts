@@ -41,6 +41,11 @@ class Calculator:
         push_message("shout", {"text": text})
         return text.upper()
 
+    def big(self, n):
+        data = {"points": [[i * 0.5, -i, "\u00e9\u2713"] for i in range(n)], "n": n}
+        push_message("big", data)
+        return data
+
 
 class Counter:
     count = 0
@@ -100,6 +105,7 @@ Deno.test("update, start and process run a deployed Python project", async () =>
   assert.equal(started.status, "success", started.message);
   assert.deepEqual(started.data.objects.calc.sort(), [
     "add",
+    "big",
     "fail",
     "shout",
     "sleep",
@@ -160,6 +166,18 @@ Deno.test("update, start and process run a deployed Python project", async () =>
   const shout = client.event("shout");
   assert.equal((await client.call(11, "calc", "shout", { text: "hi" })).callback.data.result, "HI");
   assert.deepEqual((await shout).data, { text: "hi" });
+
+  // Long results and event data cross the agent unparsed (the host's JSON as it is).
+  const bigEvent = client.event("big");
+  const points = Array.from({ length: 5000 }, (_, i) => [i * 0.5, i ? -i : 0, "é✓"]);
+  const big = await client.call(12, "calc", "big", { n: 5000 });
+  assert.deepEqual(big.callback.data, {
+    object: "calc",
+    method: "big",
+    ok: true,
+    result: { points, n: 5000 },
+  });
+  assert.deepEqual((await bigEvent).data, { points, n: 5000 });
 
   // A slow call neither blocks a fast one nor outlives the configured timeout.
   const slowAck = await client.request({

@@ -256,7 +256,7 @@ class Worker {
     if (!acked) this.#channel.send({ t: "res", id, ok: true, message: "Call accepted" });
     const running = revive ? this.#revive() : Promise.resolve(executor);
     running.then(
-      (live) => live.call(id, object, method, args),
+      (live) => live.call(id, object, method, args, { rawResult: true }),
       (error): CallOutcome =>
         failedOutcome(
           object,
@@ -267,11 +267,33 @@ class Worker {
             errorMessage(error)
           }`,
         ),
-    ).then((outcome) => {
-      if (outcome.ok) this.#counts.completed++;
-      else this.#counts.failed++;
-      this.#channel.send({ t: "cb", id, data: outcome });
-    });
+    ).then((outcome) => this.#sendCallback(id, outcome));
+  }
+
+  /** Sends a call's outcome; a long result's JSON goes as the frame's body, unparsed. */
+  #sendCallback(id: number, outcome: CallOutcome): void {
+    const { resultJson, ...data } = outcome;
+    try {
+      this.#channel.send({ t: "cb", id, data }, resultJson);
+    } catch (error) {
+      // A result within a few bytes of the frame limit, which the host checked without
+      // the bytes this frame's JSON adds.
+      this.#counts.failed++;
+      this.#channel.send({
+        t: "cb",
+        id,
+        data: failedOutcome(
+          outcome.object,
+          outcome.method,
+          ErrorCode.NOT_SERIALIZABLE,
+          "RangeError",
+          `Cannot send result of ${outcome.object}.${outcome.method}: ${errorMessage(error)}`,
+        ),
+      });
+      return;
+    }
+    if (outcome.ok) this.#counts.completed++;
+    else this.#counts.failed++;
   }
 
   /** Restarts the exited Python project once, however many calls are waiting for it. */
@@ -405,7 +427,8 @@ class Worker {
           startTimeoutS: this.#config.python.start_timeout_s,
           hardGraceS: this.#config.python.hard_grace_s,
           maxFrameBytes: IPC_MAX_FRAME_BYTES,
-          onEvent: (event, data) => this.#channel.send({ t: "event", event, data }),
+          onEvent: (event, data, dataJson) =>
+            this.#channel.send({ t: "event", event, data }, dataJson),
           onExit: (info) => onExit(self!)(info),
         });
       } else {
