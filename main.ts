@@ -50,6 +50,9 @@ function workerCommand(config: AgentConfig): WorkerCommand | string {
       "--quiet",
       "--no-prompt",
       "--no-code-cache",
+      // V8's young generation grows to 16 MiB semi-spaces under a stream of calls; 4 MiB
+      // keeps each process ~50 MiB smaller under load, at no cost in throughput.
+      "--v8-flags=--max-semi-space-size=4",
       `--config=${join(root, "deno.json")}`,
       // Storage, and the agent's own source: the runtime files it ships (the Python host
       // and the default project), copied into storage when the worker starts.

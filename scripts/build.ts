@@ -16,13 +16,15 @@ import { parseArgs } from "node:util";
 const ROOT = join(import.meta.dirname ?? ".", "..");
 
 /**
- * The permission and code cache flags of `deno task start`, so the binary runs exactly as
- * from source.
+ * The permission, code cache and V8 flags of `deno task start`, so the binary (gateway and
+ * worker alike) runs exactly as from source.
  */
 export async function startFlags(): Promise<string[]> {
   const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
   return (config.tasks.start as string).split(" ")
-    .filter((word) => word.startsWith("--allow-") || word === "--no-code-cache");
+    .filter((word) =>
+      word.startsWith("--allow-") || word === "--no-code-cache" || word.startsWith("--v8-flags=")
+    );
 }
 
 /** The full `deno compile` argument list for a target. */
