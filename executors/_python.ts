@@ -258,14 +258,15 @@ export class PythonExecutor {
 
   /**
    * Calls `object.method(**args)`; the promise always resolves with the outcome,
-   * including when the process dies first (`EXECUTOR_EXITED`). With `rawResult`, a
-   * result stays the JSON text the host sent (`resultJson`), for passing on unparsed.
+   * including when the process dies first (`EXECUTOR_EXITED`). `args` is an object, or
+   * its JSON (UTF-8) to pass on unparsed. With `rawResult`, a long result stays the JSON
+   * text the host sent (`resultJson`), for passing on unparsed.
    */
   call(
     id: number,
     object: string,
     method: string,
-    args: Record<string, unknown>,
+    args: Record<string, unknown> | Uint8Array,
     options: { rawResult?: boolean } = {},
   ): Promise<CallOutcome> {
     return new Promise((resolve) => {
@@ -274,7 +275,8 @@ export class PythonExecutor {
         return;
       }
       this.#pending.set(id, { object, method, raw: options.rawResult === true, resolve });
-      this.#channel.send({ t: "call", id, object, method, args });
+      if (args instanceof Uint8Array) this.#channel.send({ t: "call", id, object, method }, args);
+      else this.#channel.send({ t: "call", id, object, method, args });
     });
   }
 

@@ -7,10 +7,10 @@ The agent's worker listens on a Unix socket and starts::
 
 The host connects to PATH. A frame, in both directions, is a 4-byte big-endian length
 of the rest, a 4-byte big-endian length of the head, the head (UTF-8 JSON holding one
-object), then the body: bytes the agent passes on without parsing them. Only two frames
-may have a body: a call's ``result`` (the result's JSON) and an ``event`` (its data's
-JSON), when that JSON is over _INLINE_LIMIT bytes; a large result then crosses the agent's
-processes without being decoded and encoded again. A smaller one is cheaper to parse.
+object), then the body: JSON text that crosses the agent's processes without being decoded
+and encoded again on the way. Only three frames may have one, for JSON over 1 KiB (a
+smaller one is cheaper to parse): a ``call`` (its args), a ``result`` (the result) and an
+``event`` (its data).
 The socket carries nothing else, so the project's print() output (stdout and stderr stay
 with the process; the agent pipes them into its log) can never corrupt the channel.
 
@@ -886,9 +886,12 @@ class _Host:
             end = start + 4 + length
             if end > size:
                 break
+            body_start = start + 8 + head_length
             try:
-                # The agent sends no body; one would be ignored.
-                message = _DECODE(buffer[start + 8:start + 8 + head_length].decode("utf-8"))
+                message = _DECODE(buffer[start + 8:body_start].decode("utf-8"))
+                if end > body_start and type(message) is dict and message.get("t") == "call":
+                    # Long args come as the body; any other body is ignored.
+                    message["args"] = _DECODE(buffer[body_start:end].decode("utf-8"))
             except ValueError as exc:
                 return _protocol_error(f"frame is not valid UTF-8 JSON: {exc}")
             start = end

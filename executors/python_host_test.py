@@ -1045,6 +1045,14 @@ class FramingTest(HostTestCase):
                 expected = ({"t": "result", "id": 2, "ok": True}, json.dumps(text).encode())
             self.assertEqual((head, body), expected)
 
+    def test_args_may_come_as_the_body(self):
+        host = self.start_ready(self.PROJECT)
+        text = "x" * 5000
+        head = json.dumps({"t": "call", "id": 1, "object": "robot", "method": "echo"}).encode()
+        body = json.dumps({"value": text}).encode()
+        host.conn.sendall(struct.pack(">II", 4 + len(head) + len(body), len(head)) + head + body)
+        self.assertEqual(host.result(1)["result"], text)
+
     def test_head_length_over_the_frame_exits_3(self):
         host = self.start_ready(self.PROJECT)
         host.conn.sendall(struct.pack(">II", 6, 3) + b"{}")

@@ -10,6 +10,7 @@ import {
   acceptOne,
   type CallOutcome,
   failedOutcome,
+  INLINE_JSON_LIMIT,
   IpcChannel,
   type IpcMessage,
   listenUnix,
@@ -22,6 +23,7 @@ import { RawJson } from "./_protocol.ts";
 
 const log = logger("gateway", "supervisor");
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /**
  * Requests that may overtake queued ones: they do not depend on what was sent before
@@ -180,9 +182,20 @@ export class WorkerSupervisor {
     if (!this.#objects?.get(params.object)?.has(params.method)) return undefined;
     const id = this.#nextId++;
     this.#accepted.set(id, { object: params.object, method: params.method });
-    channel.send({ t: "req", id, op: "process", params: { ...params, acked: true } }, undefined, {
-      urgent: true,
-    });
+    const argsJson = JSON.stringify(params.args);
+    if (argsJson.length <= INLINE_JSON_LIMIT) {
+      channel.send({ t: "req", id, op: "process", params: { ...params, acked: true } }, undefined, {
+        urgent: true,
+      });
+    } else {
+      // Long args go as the body, which the worker passes to the project unparsed.
+      const { object, method } = params;
+      channel.send(
+        { t: "req", id, op: "process", params: { object, method, acked: true } },
+        encoder.encode(argsJson),
+        { urgent: true },
+      );
+    }
     return id;
   }
 

@@ -10,6 +10,13 @@
 /** The largest frame between gateway and worker: a whole one-message UPDATE plus its header. */
 export const IPC_MAX_FRAME_BYTES = 96 * 1024 * 1024;
 
+/**
+ * JSON longer than this (a call's args, a result, an event's data) crosses IPC as a frame's
+ * body, passed on without being parsed; shorter JSON is cheaper to parse than to pass on.
+ * The Python host's `_INLINE_LIMIT` is the same.
+ */
+export const INLINE_JSON_LIMIT = 1024;
+
 /** Operations the gateway asks of the worker. */
 export type WorkerOp =
   | "update"

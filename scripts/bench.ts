@@ -738,12 +738,12 @@ async function cpuMs(pids: number[]): Promise<number[]> {
 }
 
 /**
- * 8 (no target in issue 4): a call whose result is a point cloud of `plan.cloudFloats`
- * floats, and a `push_message` event of the same data, one at a time: time to the
- * callback (or event) and CPU per call of each process. Long JSON crosses the worker and
- * the gateway unparsed.
+ * 8 (no target in issue 4): long JSON, one call at a time: a call whose result is a point
+ * cloud of `plan.cloudFloats` floats, a `push_message` event of the same data, and a call
+ * that takes such a list as its args. Time to the callback (or event) and CPU per call of
+ * each process. Long JSON crosses the worker (and, from Python, the gateway) unparsed.
  */
-async function largeResults(ctx: Context): Promise<void> {
+async function largeJson(ctx: Context): Promise<void> {
   const { plan, rows, problems } = ctx;
   const project = `import random
 _cloud = [round(random.uniform(-10, 10), 4) for _ in range(${plan.cloudFloats})]
@@ -752,13 +752,21 @@ class Sensors:
         return _cloud
     def push_cloud(self):
         push_message("cloud", _cloud)
+    def follow(self, points):
+        return len(points)
 `;
+  const points = Array.from({ length: plan.cloudFloats }, (_, i) => Math.round(i * 37 % 2e5) / 1e4);
   await using agent = await startAgent();
   await using client = await BenchClient.open(agent.url);
   await deploy(client, project);
   const pids = await pidsOf(agent, client);
   const all = [pids.gateway, pids.worker, pids.python ?? pids.worker, Deno.pid];
-  for (const method of ["cloud", "push_cloud"]) {
+  const runs = [
+    { method: "cloud", args: {}, what: "result" },
+    { method: "push_cloud", args: {}, what: "push_message event" },
+    { method: "follow", args: { points }, what: "args" },
+  ];
+  for (const { method, args, what } of runs) {
     const times: number[] = [];
     let bytes = 0;
     let before: number[] = [];
@@ -769,13 +777,14 @@ class Sensors:
         if (i === 0) bytes = JSON.stringify(message).length;
         event.resolve(at);
       });
-      const result = await client.call("Sensors", method, {}, 10_000);
+      const result = await client.call("Sensors", method, args, 10_000);
       if (outcome(result) !== "ok") {
-        problems.push(`large results: ${method} ended ${outcome(result)}`);
+        problems.push(`large JSON: ${method} ended ${outcome(result)}`);
       }
-      const at = method === "cloud" ? result.callbackAt : await event.promise;
+      const at = method === "push_cloud" ? await event.promise : result.callbackAt;
       stop();
-      if (method === "cloud" && i === 0) bytes = JSON.stringify(result.callback).length;
+      if (i === 0 && method === "cloud") bytes = JSON.stringify(result.callback).length;
+      if (i === 0 && method === "follow") bytes = JSON.stringify(args).length;
       if (i >= 3) times.push(at - result.sent);
     }
     const after = await cpuMs(all);
@@ -783,10 +792,10 @@ class Sensors:
     const [gateway, worker, python, benchClient] = per.map((value) => `${value.toFixed(1)} ms`);
     const s = spread(times);
     rows.push({
-      scenario: "8 large results",
-      metric: `${
-        method === "cloud" ? "result" : "push_message event"
-      } of ${plan.cloudFloats} floats (${mib(bytes)} of JSON), one at a time (n ${s.n})`,
+      scenario: "8 large JSON",
+      metric: `${what} of ${plan.cloudFloats} floats (${
+        mib(bytes)
+      } of JSON), one call at a time (n ${s.n})`,
       result: `p50 ${ms(s.p50)} · p90 ${
         ms(s.p90)
       }; CPU per call: gateway ${gateway}, worker ${worker}, python ${python}, client ${benchClient}`,
@@ -917,7 +926,7 @@ async function main(): Promise<number> {
     }
     if (groups.has("updates")) await updates(ctx);
     if (groups.has("control")) await onFreshAgent(ctx, controlUnderLoad);
-    if (groups.has("results")) await largeResults(ctx);
+    if (groups.has("results")) await largeJson(ctx);
   } catch (error) {
     ctx.problems.push(`aborted: ${error instanceof Error ? error.stack : error}`);
   }

@@ -41,8 +41,8 @@ class Calculator:
         push_message("shout", {"text": text})
         return text.upper()
 
-    def big(self, n):
-        data = {"points": [[i * 0.5, -i, "\u00e9\u2713"] for i in range(n)], "n": n}
+    def big(self, n, tag=None):
+        data = {"points": [[i * 0.5, -i, "\u00e9\u2713"] for i in range(n)], "n": n, "tag": tag}
         push_message("big", data)
         return data
 
@@ -167,17 +167,18 @@ Deno.test("update, start and process run a deployed Python project", async () =>
   assert.equal((await client.call(11, "calc", "shout", { text: "hi" })).callback.data.result, "HI");
   assert.deepEqual((await shout).data, { text: "hi" });
 
-  // Long results and event data cross the agent unparsed (the host's JSON as it is).
+  // Long args, results and event data cross the agent unparsed (as JSON text).
   const bigEvent = client.event("big");
   const points = Array.from({ length: 5000 }, (_, i) => [i * 0.5, i ? -i : 0, "é✓"]);
-  const big = await client.call(12, "calc", "big", { n: 5000 });
+  const tag = 'é✓ "quoted" '.repeat(200);
+  const big = await client.call(12, "calc", "big", { n: 5000, tag });
   assert.deepEqual(big.callback.data, {
     object: "calc",
     method: "big",
     ok: true,
-    result: { points, n: 5000 },
+    result: { points, n: 5000, tag },
   });
-  assert.deepEqual((await bigEvent).data, { points, n: 5000 });
+  assert.deepEqual((await bigEvent).data, { points, n: 5000, tag });
 
   // A slow call neither blocks a fast one nor outlives the configured timeout.
   const slowAck = await client.request({

@@ -115,7 +115,8 @@ class Worker {
   handle(request: RequestMessage, body: Uint8Array | undefined): void {
     const params = request.params ?? {};
     if (request.op === "process") {
-      this.#process(request.id, params);
+      // Long args come as the body: the project's host parses them, not this thread.
+      this.#process(request.id, params, body);
       return;
     }
     let work: Promise<Reply>;
@@ -198,13 +199,13 @@ class Worker {
     return done;
   }
 
-  #process(id: number, params: Record<string, unknown>): void {
+  #process(id: number, params: Record<string, unknown>, argsJson?: Uint8Array): void {
     if (this.#switches > 0) {
-      this.#switched.then(() => this.#process(id, params));
+      this.#switched.then(() => this.#process(id, params, argsJson));
       return;
     }
     const { object, method } = params as { object: string; method: string };
-    const args = (params.args ?? {}) as Record<string, unknown>;
+    const args = argsJson ?? (params.args ?? {}) as Record<string, unknown>;
     // The gateway ACKs calls to objects it knows the project has; if the project changed
     // meanwhile, the refusal must then come as the call's callback, not as a reply.
     const acked = params.acked === true;
