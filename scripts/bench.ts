@@ -838,7 +838,23 @@ async function machine(): Promise<Record<string, unknown>> {
       "-c",
       "command -v python3",
     ])})`,
+    idle: await idleSetting(),
   };
+}
+
+/**
+ * How the CPUs idle: on a KVM guest with halt polling off (`guest_halt_poll_ns` 0), every
+ * wake-up of a process on an idle vCPU goes through the host, which sets the floor of the
+ * call latencies (docs/performance.md).
+ */
+async function idleSetting(): Promise<string> {
+  // Deno reads /sys only with --allow-all; `cat` needs no more than --allow-run.
+  const read = (path: string) =>
+    new Deno.Command("cat", { args: [path], stderr: "null" }).output()
+      .then((o) => o.success ? new TextDecoder().decode(o.stdout).trim() : null, () => null);
+  const driver = await read("/sys/devices/system/cpu/cpuidle/current_driver") ?? "none";
+  const poll = await read("/sys/module/haltpoll/parameters/guest_halt_poll_ns");
+  return poll === null ? `cpuidle ${driver}` : `cpuidle ${driver}, guest_halt_poll_ns ${poll}`;
 }
 
 function table(rows: Row[]): string {
@@ -912,7 +928,7 @@ async function main(): Promise<number> {
   out(
     `robot-agent benchmark (issue 4), ${plan.quick ? "quick" : "full"} run; load average ${
       loadBefore.map((n) => n.toFixed(2)).join(" ")
-    }`,
+    }; ${await idleSetting()}`,
   );
   try {
     if (groups.has("start")) await startScenarios(ctx);
