@@ -6,7 +6,13 @@
  */
 import type { AgentConfig } from "../config.ts";
 import { ErrorCode, errorCode, errorMessage } from "../errors.ts";
-import { type CallOutcome, failedOutcome, releaseBytes, type ReplyMessage } from "../ipc/mod.ts";
+import {
+  type CallOutcome,
+  failedOutcome,
+  INLINE_JSON_LIMIT,
+  releaseBytes,
+  type ReplyMessage,
+} from "../ipc/mod.ts";
 import { logger } from "../log.ts";
 import {
   type ClientCommand,
@@ -311,10 +317,11 @@ export class WsGateway {
       this.#deliver(origin, reply("error", errorMessage(error), { id, code }), "result");
       return;
     }
-    this.#dispatch(origin, command, typeof data === "string");
+    this.#dispatch(origin, command, typeof data === "string", size);
   }
 
-  #dispatch(origin: Connection, command: ClientCommand, text: boolean): void {
+  /** `size`: the message's length, which bounds (roughly) the JSON of a call's args. */
+  #dispatch(origin: Connection, command: ClientCommand, text: boolean, size: number): void {
     const supervisor = this.#options.supervisor;
     const id = command.id;
     const send = (message: ServerMessage) => this.#deliver(origin, message, "result");
@@ -335,7 +342,7 @@ export class WsGateway {
           }));
         // The common case: an object the running project has. ACK now, before the call
         // even reaches the worker; the route exists before any callback can arrive.
-        const accepted = supervisor.accept(params);
+        const accepted = supervisor.accept(params, { longArgs: size > INLINE_JSON_LIMIT });
         if (accepted !== undefined) {
           this.#calls.set(accepted, route);
           if (id !== undefined) this.#callIds.set(id, accepted);

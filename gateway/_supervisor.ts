@@ -10,7 +10,6 @@ import {
   acceptOne,
   type CallOutcome,
   failedOutcome,
-  INLINE_JSON_LIMIT,
   IpcChannel,
   type IpcMessage,
   listenUnix,
@@ -173,26 +172,27 @@ export class WorkerSupervisor {
    * Sends a PROCESS the worker is known to accept and returns its id at once (the
    * gateway ACKs it itself; the worker answers only with the callback). Returns
    * undefined when the call cannot be accepted here: send it with {@linkcode request}.
+   * With `longArgs` (the client's message was longer than `INLINE_JSON_LIMIT`), the args
+   * go as the frame's body, which the worker passes to the project unparsed.
    */
   accept(
     params: { object: string; method: string; args: Record<string, unknown> },
+    options: { longArgs?: boolean } = {},
   ): number | undefined {
     const channel = this.#channel;
     if (this.#state !== "running" || !channel?.isOpen) return undefined;
     if (!this.#objects?.get(params.object)?.has(params.method)) return undefined;
     const id = this.#nextId++;
     this.#accepted.set(id, { object: params.object, method: params.method });
-    const argsJson = JSON.stringify(params.args);
-    if (argsJson.length <= INLINE_JSON_LIMIT) {
+    if (!options.longArgs) {
       channel.send({ t: "req", id, op: "process", params: { ...params, acked: true } }, undefined, {
         urgent: true,
       });
     } else {
-      // Long args go as the body, which the worker passes to the project unparsed.
       const { object, method } = params;
       channel.send(
         { t: "req", id, op: "process", params: { object, method, acked: true } },
-        encoder.encode(argsJson),
+        encoder.encode(JSON.stringify(params.args)),
         { urgent: true },
       );
     }

@@ -13,7 +13,8 @@ export const IPC_MAX_FRAME_BYTES = 96 * 1024 * 1024;
 /**
  * JSON longer than this (a call's args, a result, an event's data) crosses IPC as a frame's
  * body, passed on without being parsed; shorter JSON is cheaper to parse than to pass on.
- * The Python host's `_INLINE_LIMIT` is the same.
+ * For args the gateway goes by the length of the client's whole message, so that a short
+ * call is not encoded twice to measure it. The Python host's `_INLINE_LIMIT` is the same.
  */
 export const INLINE_JSON_LIMIT = 1024;
 
