@@ -131,3 +131,43 @@ Deno.test("encodeServerMessage puts raw JSON in place, the same as parsing it wo
   assert.equal(encodeServerMessage(plain), JSON.stringify(plain));
   assert.equal(JSON.stringify({ nested: [new RawJson("[1]")] }), '{"nested":[[1]]}');
 });
+
+Deno.test("encodeServerMessage matches JSON.stringify for generated values", () => {
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const value = (depth: number): unknown => {
+    const pick = Math.floor(next() * (depth > 3 ? 4 : 6));
+    if (pick === 0) return null;
+    if (pick === 1) return next() < 0.5;
+    if (pick === 2) return Math.round((next() - 0.5) * 1e6) / 1e3;
+    if (pick === 3) return String.fromCharCode(...Array.from({ length: 5 }, () => next() * 0x800));
+    if (pick === 4) return Array.from({ length: Math.floor(next() * 4) }, () => value(depth + 1));
+    return Object.fromEntries(
+      Array.from({ length: Math.floor(next() * 4) }, (_, i) => [`k${i}"`, value(depth + 1)]),
+    );
+  };
+  for (let i = 0; i < 500; i++) {
+    const result = value(0);
+    const id = i % 3 === 0 ? undefined : i % 3 === 1 ? i : `c-${i}`;
+    const data = { object: "o", method: "m", ok: true };
+    const raw = {
+      status: "callback" as const,
+      id,
+      data: { ...data, result: new RawJson(JSON.stringify(result)) },
+    };
+    assert.deepEqual(
+      JSON.parse(encodeServerMessage(raw)),
+      JSON.parse(JSON.stringify({ status: "callback", id, data: { ...data, result } })),
+    );
+    const event = {
+      status: "callback" as const,
+      event: "e",
+      data: new RawJson(JSON.stringify(result)),
+    };
+    assert.deepEqual(JSON.parse(encodeServerMessage(event)), {
+      status: "callback",
+      event: "e",
+      data: result,
+    });
+  }
+});
