@@ -40,12 +40,15 @@ export interface MemoryPeaks {
 
 /**
  * The sampler: VmRSS of the given pids every 10 ms on a thread of its own, and VmHWM
- * (reset at start through clear_refs) as the kernel's exact peak. It is a python3 process
+ * (reset at start through clear_refs) as the kernel's exact peak; on request, their CPU
+ * times. It is a python3 process
  * because Deno grants reads of /proc/PID only with --allow-all; being apart also keeps
  * its samples on time while the benchmark's thread is busy sending.
  */
 const SAMPLER_SOURCE = `
-import json, sys, threading, time
+import json, os, sys, threading, time
+
+TICK = os.sysconf("SC_CLK_TCK")
 
 def field(pid, name, source="status"):
     try:
@@ -69,6 +72,14 @@ def sample():
     run["sum"] = max(run["sum"], total)
     run["samples"] += 1
 
+def cpu_ms(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000 / TICK
+    except (OSError, ValueError, IndexError):
+        return 0
+
 def loop():
     while True:
         time.sleep(0.01)
@@ -85,6 +96,8 @@ for line in sys.stdin:
             reply = [field(pid, "VmRSS") for pid in pids]
         elif command == "pss":
             reply = [field(pid, "Pss", "smaps_rollup") for pid in pids]
+        elif command == "cpu":
+            reply = [cpu_ms(pid) for pid in pids]
         elif command == "start":
             for pid in pids:
                 try:
@@ -142,6 +155,11 @@ export class MemorySampler {
     >;
   }
 
+  /** CPU time (user + system) each process has used so far, in ms. */
+  async cpuMs(pids: number[]): Promise<number[]> {
+    return await this.#ask("cpu", pids) as number[];
+  }
+
   /** Starts sampling (and resets the kernel's peaks). */
   async start(pids: Pids): Promise<void> {
     await this.#ask("start", pids);
@@ -158,8 +176,12 @@ export class MemorySampler {
     return { peak: peak as Record<ProcessName, number>, sum, samples };
   }
 
-  async #ask(command: string, pids?: Pids): Promise<unknown> {
-    const args = pids ? PROCESS_NAMES.map((name) => pids[name] ?? 0) : [];
+  async #ask(command: string, pids?: Pids | number[]): Promise<unknown> {
+    const args = Array.isArray(pids)
+      ? pids
+      : pids
+      ? PROCESS_NAMES.map((name) => pids[name] ?? 0)
+      : [];
     await this.#stdin.write(new TextEncoder().encode(`${[command, ...args].join(" ")}\n`));
     const line = await this.#lines.next();
     if (line.done) throw new Error("The memory sampler exited");

@@ -724,19 +724,6 @@ async function controlUnderLoad(ctx: Context, client: BenchClient): Promise<void
 }
 
 /** Runs `scenario` with a client of a fresh agent, and checks for stray messages after. */
-/** CPU time (user + system) of each process so far, in ms: Deno reads /proc/PID only with -A. */
-async function cpuMs(pids: number[]): Promise<number[]> {
-  const code = "import os, sys\ntick = os.sysconf('SC_CLK_TCK')\nfor pid in sys.argv[1:]:\n" +
-    "    f = open('/proc/%s/stat' % pid).read().rsplit(')', 1)[1].split()\n" +
-    "    print((int(f[11]) + int(f[12])) * 1000 / tick)";
-  const output = await new Deno.Command("python3", { args: ["-c", code, ...pids.map(String)] })
-    .output();
-  if (!output.success) {
-    throw new Error(`Cannot read CPU times: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return new TextDecoder().decode(output.stdout).trim().split("\n").map(Number);
-}
-
 /**
  * 8 (no target in issue 4): long JSON, one call at a time: a call whose result is a point
  * cloud of `plan.cloudFloats` floats, a `push_message` event of the same data, and a call
@@ -771,7 +758,7 @@ class Sensors:
     let bytes = 0;
     let before: number[] = [];
     for (let i = 0; i < 3 + plan.cloudCalls; i++) {
-      if (i === 3) before = await cpuMs(all);
+      if (i === 3) before = await ctx.sampler.cpuMs(all);
       const event = Promise.withResolvers<number>();
       const stop = client.onEvent("cloud", (message, at) => {
         if (i === 0) bytes = JSON.stringify(message).length;
@@ -787,7 +774,7 @@ class Sensors:
       if (i === 0 && method === "follow") bytes = JSON.stringify(args).length;
       if (i >= 3) times.push(at - result.sent);
     }
-    const after = await cpuMs(all);
+    const after = await ctx.sampler.cpuMs(all);
     const per = after.map((value, k) => (value - before[k]) / plan.cloudCalls);
     const [gateway, worker, python, benchClient] = per.map((value) => `${value.toFixed(1)} ms`);
     const s = spread(times);
