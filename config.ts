@@ -14,6 +14,9 @@ type Field =
   | { kind: "number"; default: number; min: number; max: number }
   | { kind: "string"; default?: string; choices?: readonly string[] }
   | { kind: "map" }
+  | { kind: "strings"; default: string[] }
+  | { kind: "bool"; default: boolean }
+  | { kind: "tls" }
   | { kind: "object"; fields: Record<string, Field> }
   | { kind: "calls"; default: SafetyCall[] };
 
@@ -38,6 +41,14 @@ function str(value: string | undefined, choices?: readonly string[]): Field {
 
 const MIB = 1024 * 1024;
 
+/** How the gateway serves TLS: not at all, a certificate it makes itself, or given files. */
+export type TlsConfig = "off" | "auto" | { cert_file: string; key_file: string };
+
+const TLS_FILES: Field = {
+  kind: "object",
+  fields: { cert_file: str(undefined), key_file: str(undefined) },
+};
+
 /** One entry of `safety.on_disconnect`. */
 const CALL: Field = {
   kind: "object",
@@ -59,6 +70,24 @@ const SCHEMA: Field = {
         event_buffered_bytes: int(1 * MIB, 0, 1024 * MIB),
         session_max_results: int(1000, 0, 1_000_000),
         session_max_age_s: num(600, 1, 7 * 86_400),
+        session_max_bytes: int(64 * MIB, 0, 4096 * MIB),
+        allowed_origins: { kind: "strings", default: [] },
+        allowed_hosts: { kind: "strings", default: [] },
+        tls: { kind: "tls" },
+        max_observers: int(8, 0, 1000),
+        header_timeout_s: num(10, 0.1, 600),
+        max_unauthenticated: int(32, 1, 100_000),
+        max_unauthenticated_per_address: int(8, 1, 100_000),
+        max_connections: int(512, 4, 1_000_000),
+      },
+    },
+    auth: {
+      kind: "object",
+      fields: {
+        required: { kind: "bool", default: true },
+        max_failures: int(10, 1, 1_000_000),
+        failure_window_s: num(60, 1, 86_400),
+        block_s: num(60, 1, 86_400),
       },
     },
     storage: {
@@ -96,6 +125,8 @@ const SCHEMA: Field = {
       fields: {
         max_bytes: int(2048 * MIB, 1024, Number.MAX_SAFE_INTEGER),
         max_chunk_bytes: int(8 * MIB, 1024, 48 * MIB),
+        max_in_progress: int(4, 1, 1000),
+        stale_s: num(86_400, 1, 365 * 86_400),
       },
     },
     python: {
@@ -138,6 +169,22 @@ export interface AgentConfig {
     event_buffered_bytes: number;
     session_max_results: number;
     session_max_age_s: number;
+    session_max_bytes: number;
+    allowed_origins: string[];
+    allowed_hosts: string[];
+    tls: TlsConfig;
+    max_observers: number;
+    header_timeout_s: number;
+    max_unauthenticated: number;
+    max_unauthenticated_per_address: number;
+    max_connections: number;
+  };
+  auth: {
+    /** Whether connections must present a token; false only when listening on loopback. */
+    required: boolean;
+    max_failures: number;
+    failure_window_s: number;
+    block_s: number;
   };
   storage: { dir: string; keep_versions: number };
   log: {
@@ -153,7 +200,7 @@ export interface AgentConfig {
     crash_loop_window_s: number;
   };
   zip: { max_entries: number; max_uncompressed_bytes: number; max_ratio: number };
-  upload: { max_bytes: number; max_chunk_bytes: number };
+  upload: { max_bytes: number; max_chunk_bytes: number; max_in_progress: number; stale_s: number };
   python: {
     command: string;
     threads: number;
@@ -212,6 +259,27 @@ function check(field: Field, value: unknown, path: string[], where: Locate): unk
         fail(`one of ${field.choices.join(", ")}`);
       }
       return value;
+    }
+    case "bool": {
+      if (value === undefined) return field.default;
+      if (typeof value !== "boolean") fail("true or false");
+      return value;
+    }
+    case "strings": {
+      if (value === undefined || value === null) return field.default;
+      if (!Array.isArray(value) || value.some((item) => typeof item !== "string" || item === "")) {
+        fail("a list of non-empty strings");
+      }
+      return value;
+    }
+    case "tls": {
+      if (value === undefined || value === null || value === "off" || value === false) return "off";
+      if (value === "auto") return "auto";
+      if (typeof value === "object" && !Array.isArray(value)) {
+        return check(TLS_FILES, value, path, where);
+      }
+      fail("off, auto, or a mapping with cert_file and key_file");
+      return undefined;
     }
     case "map": {
       if (value === undefined) return {};

@@ -2,8 +2,8 @@
  * robot-agent: deploy code to a robot and drive it live over a WebSocket.
  *
  * `main.ts [--config FILE] [--host H] [--port N] [--storage DIR] [--idle-timeout S]`
- * runs the gateway, which launches the worker as `main.ts worker --ipc PATH`: with
- * `deno run` and minimal permissions from source, or the same binary when compiled.
+ * runs the agent: the gateway, which launches the worker as `main.ts worker --ipc PATH`
+ * (with `deno run` and minimal permissions from source, or the same binary when compiled).
  *
  * @module
  */
@@ -15,6 +15,10 @@ import { joinPath as join } from "./paths.ts";
 
 /** The agent's version, from deno.json. */
 export const VERSION: string = denoJson.version;
+
+/** Exit codes: 0 after a clean stop, 1 when the agent fails at run time, 2 for bad usage. */
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
 
 const log = logger("main");
 
@@ -32,17 +36,38 @@ Options:
   --help               print this help
 `;
 
+/** A failure to report in one line and exit with `code`, before logging is up. */
+class UsageError extends Error {
+  /** The process's exit code. */
+  readonly code: number;
+
+  constructor(message: string, code = EXIT_USAGE) {
+    super(message);
+    this.name = "UsageError";
+    this.code = code;
+  }
+}
+
 /**
  * The command that runs the worker: this binary when compiled, else `deno run` with
- * minimal permissions; or why the configuration cannot be expressed as flags.
+ * minimal permissions.
+ *
+ * @throws {UsageError} when the configuration cannot be expressed as permission flags.
  */
-function workerCommand(config: AgentConfig): WorkerCommand | string {
+function workerCommand(config: AgentConfig): WorkerCommand {
   if (Deno.build.standalone) return { program: Deno.execPath(), args: ["worker", "--ipc"] };
   const root = import.meta.dirname ?? ".";
   const storage = config.storage.dir;
   for (const path of [storage, root, config.python.command]) {
-    if (path.includes(",")) return `a path used in permission flags contains a comma: ${path}`;
+    if (path.includes(",")) {
+      throw new UsageError(
+        `Invalid config: a path used in permission flags contains a comma: ${path}`,
+      );
+    }
   }
+  const sockets = ["worker.sock", "python.sock"].map((name) =>
+    `unix:${join(storage, "run", name)}`
+  );
   return {
     program: Deno.execPath(),
     args: [
@@ -60,9 +85,7 @@ function workerCommand(config: AgentConfig): WorkerCommand | string {
       `--allow-write=${storage}`,
       `--allow-run=${config.python.command}`,
       // Deno asks net permission for Unix sockets: exactly the two the worker uses.
-      `--allow-net=unix:${join(storage, "run", "worker.sock")},unix:${
-        join(storage, "run", "python.sock")
-      }`,
+      `--allow-net=${sockets.join(",")}`,
       join(root, "main.ts"),
       "worker",
       "--ipc",
@@ -90,20 +113,10 @@ async function resolveInterpreter(command: string): Promise<string> {
   }
 }
 
-function fail(message: string): never {
-  // deno-lint-ignore no-console -- the CLI's own output
-  console.error(`robot-agent: ${message}`);
-  Deno.exit(2);
-}
-
-async function runAgent(argv: string[]): Promise<void> {
-  // Each process loads only its own half: the worker never needs the gateway, YAML or
-  // LogTape (nor any npm package or node: module while idle), the gateway never needs the
-  // executors or the zip reader. This keeps memory down.
+/** Reads the flags and the configuration; undefined after `--help` or `--version`. */
+async function readConfig(argv: string[]): Promise<AgentConfig | undefined> {
   const { parseArgs } = await import("node:util");
-  const { setupLogging, shutdownLogging } = await import("./log_setup.ts");
   const { ConfigError, loadConfig } = await import("./config.ts");
-  const { IPC_MAX_FRAME_BYTES, WorkerSupervisor, WsGateway } = await import("./gateway/mod.ts");
   let flags;
   try {
     flags = parseArgs({
@@ -121,107 +134,129 @@ async function runAgent(argv: string[]): Promise<void> {
       allowPositionals: false,
     }).values;
   } catch (error) {
-    fail(`${error instanceof Error ? error.message : error}\n\n${USAGE}`);
+    throw new UsageError(`${error instanceof Error ? error.message : error}\n\n${USAGE}`);
   }
   if (flags.help || flags.version) {
     // deno-lint-ignore no-console -- the CLI's own output
     console.log(flags.help ? USAGE : VERSION);
-    return;
+    return undefined;
   }
   const number = (name: string, value: string | undefined, min: number, max: number) => {
     if (value === undefined) return undefined;
     const n = Number(value);
     if (!Number.isFinite(n) || n < min || n > max) {
-      fail(`--${name} must be a number from ${min} to ${max}`);
+      throw new UsageError(`--${name} must be a number from ${min} to ${max}`);
     }
     return n;
   };
-  let config: AgentConfig;
   try {
-    config = await loadConfig(flags.config, {
+    return await loadConfig(flags.config, {
       host: flags.host,
       port: number("port", flags.port, 0, 65535),
       storage: flags.storage,
       idleTimeoutS: number("idle-timeout", flags["idle-timeout"], 1, 3600),
     });
   } catch (error) {
-    fail(error instanceof ConfigError ? error.message : String(error));
+    throw new UsageError(error instanceof ConfigError ? error.message : String(error));
   }
+}
+
+/**
+ * Opens the agent: logging, the worker's supervisor and the gateway, owned by one stack
+ * whose disposal is the one shutdown order (gateway first: its safety stop still needs the
+ * worker; then the worker; logging last, so every record of the stop is written).
+ */
+async function openAgent(config: AgentConfig): Promise<AsyncDisposableStack> {
+  // Each process loads only its own half: the worker never needs the gateway, YAML or
+  // LogTape (nor any npm package or node: module while idle).
+  const { setupLogging, shutdownLogging } = await import("./log_setup.ts");
+  const { IPC_MAX_FRAME_BYTES, WorkerSupervisor, WsGateway } = await import("./gateway/mod.ts");
   const storage = config.storage.dir;
   await Deno.mkdir(join(storage, "logs"), { recursive: true });
   await Deno.mkdir(join(storage, "run"), { recursive: true });
+  const stack = new AsyncDisposableStack();
   await setupLogging({
     level: config.log.level,
     file: join(storage, "logs", "agent.log"),
     fileMaxBytes: config.log.file_max_bytes,
     fileCount: config.log.file_count,
   });
-
-  config.python.command = await resolveInterpreter(config.python.command);
-  const command = workerCommand(config);
-  if (typeof command === "string") fail(`Invalid config: ${command}`);
-  let gateway: InstanceType<typeof WsGateway> | undefined;
-  const supervisor = new WorkerSupervisor({
-    command,
-    ipcPath: join(storage, "run", "worker.sock"),
-    config,
-    maxFrameBytes: IPC_MAX_FRAME_BYTES,
-    onCallback: (id, outcome) => gateway?.deliverCallback(id, outcome),
-    onEvent: (event, data) => gateway?.deliverEvent(event, data),
-  });
-  const started = supervisor.start();
-  const listening = Promise.withResolvers<Deno.NetAddr>();
+  stack.defer(shutdownLogging);
+  stack.defer(() => log.info("Stopped"));
   try {
-    gateway = new WsGateway({
-      config,
-      supervisor,
-      version: VERSION,
-      onListen: (address) => listening.resolve(address),
-    });
-  } catch (error) {
-    await supervisor.stop();
-    fail(
-      `Cannot listen on ${config.gateway.host}:${config.gateway.port}: ${
-        error instanceof Error ? error.message : error
-      }`,
+    config.python.command = await resolveInterpreter(config.python.command);
+    const supervisor = stack.use(
+      new WorkerSupervisor({
+        command: workerCommand(config),
+        ipcPath: join(storage, "run", "worker.sock"),
+        config,
+        maxFrameBytes: IPC_MAX_FRAME_BYTES,
+      }),
     );
-  }
-  const address = await listening.promise;
-  try {
+    const gateway = stack.use(new WsGateway({ config, link: supervisor, version: VERSION }));
+    const started = supervisor.start();
+    const listening = Promise.withResolvers<Deno.NetAddr>();
+    try {
+      gateway.listen({ onListen: (address) => listening.resolve(address) });
+    } catch (error) {
+      started.catch(() => {});
+      throw new Error(
+        `Cannot listen on ${config.gateway.host}:${config.gateway.port}: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+    }
+    const address = await listening.promise;
     await started;
+    log.info("Listening on ws://{host}:{port}/ws", { host: address.hostname, port: address.port });
+    // deno-lint-ignore no-console -- the CLI's own output; tests read the port from it
+    console.log(`robot-agent ${VERSION} listening on ws://${address.hostname}:${address.port}/ws`);
+    return stack;
   } catch (error) {
-    await gateway.shutdown();
-    await supervisor.stop();
-    fail(`Cannot start worker: ${error instanceof Error ? error.message : error}`);
+    log.fatal("Cannot start the agent: {error}", { error: String(error) });
+    await stack.disposeAsync();
+    throw error;
   }
-  log.info("Listening on ws://{host}:{port}/ws", { host: address.hostname, port: address.port });
-  // deno-lint-ignore no-console -- the CLI's own output; tests read the port from it
-  console.log(`robot-agent ${VERSION} listening on ws://${address.hostname}:${address.port}/ws`);
-
-  const stopped = Promise.withResolvers<Deno.Signal>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  const onSignal = (signal: Deno.Signal) => () => stopped.resolve(signal);
-  const handlers = signals.map((signal) => {
-    const handler = onSignal(signal);
-    Deno.addSignalListener(signal, handler);
-    return [signal, handler] as const;
-  });
-  const signal = await stopped.promise;
-  for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
-  log.info("Stopping on {signal}", { signal });
-  await gateway.shutdown();
-  await supervisor.stop();
-  log.info("Stopped");
-  await shutdownLogging();
 }
 
+/** Resolves with the first SIGINT or SIGTERM. */
+async function waitForSignal(): Promise<Deno.Signal> {
+  const stopped = Promise.withResolvers<Deno.Signal>();
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((signal) => [signal, () => stopped.resolve(signal)] as const);
+  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
+  try {
+    return await stopped.promise;
+  } finally {
+    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+  }
+}
+
+/** Runs the agent until a signal; sets `Deno.exitCode` rather than exiting under logging. */
+async function serve(argv: string[]): Promise<void> {
+  const config = await readConfig(argv);
+  if (!config) return;
+  let agent: AsyncDisposableStack;
+  try {
+    agent = await openAgent(config);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error), EXIT_FAILURE);
+  }
+  await using _agent = agent;
+  const signal = await waitForSignal();
+  log.info("Stopping on {signal}", { signal });
+}
+
+/** Runs the worker process; the gateway decides when it stops, by closing the channel. */
 async function runWorkerMode(argv: string[]): Promise<void> {
   const ipc = argv.length === 2 && argv[0] === "--ipc"
     ? argv[1]
-    : argv[0]?.match(/^--ipc=(.+)$/)?.[1];
-  if (!ipc || (argv.length !== 2 && argv.length !== 1)) fail("worker mode needs --ipc PATH");
-  // The gateway decides when the worker stops (by closing the channel); a terminal's
-  // Ctrl-C or a service manager's SIGTERM to the whole group must not cut that short.
+    : argv.length === 1
+    ? argv[0].match(/^--ipc=(.+)$/)?.[1]
+    : undefined;
+  if (!ipc) throw new UsageError("worker mode needs --ipc PATH");
+  // A terminal's Ctrl-C or a service manager's SIGTERM to the whole group must not cut
+  // the gateway's shutdown order short.
   const ignore = () => {};
   Deno.addSignalListener("SIGINT", ignore);
   Deno.addSignalListener("SIGTERM", ignore);
@@ -236,6 +271,13 @@ async function runWorkerMode(argv: string[]): Promise<void> {
 
 if (import.meta.main) {
   const [mode, ...rest] = Deno.args;
-  if (mode === "worker") await runWorkerMode(rest);
-  else await runAgent(Deno.args);
+  try {
+    if (mode === "worker") await runWorkerMode(rest);
+    else await serve(Deno.args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    // deno-lint-ignore no-console -- the CLI's own output
+    console.error(`robot-agent: ${error.message}`);
+    Deno.exitCode = error.code;
+  }
 }

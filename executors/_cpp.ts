@@ -4,8 +4,16 @@
  * @module
  */
 import { AgentError, ErrorCode } from "../errors.ts";
+import { type CallOutcome, failedOutcome, signalChild, stopChild } from "../ipc/mod.ts";
 import { logger } from "../log.ts";
 import { type ExitInfo, watchChild } from "./_child.ts";
+import type {
+  CallRequest,
+  Executor,
+  ExecutorHooks,
+  ExecutorStatus,
+  SafetyAction,
+} from "./_executor.ts";
 
 const log = logger("executors", "cpp");
 const outputLog = logger("project", "cpp");
@@ -13,13 +21,15 @@ const outputLog = logger("project", "cpp");
 /** Replaces the interpreter with the executable: argv[1] is its path, the rest its args. */
 const EXEC_TRAMPOLINE = "import os, sys; os.execv(sys.argv[1], sys.argv[1:])";
 
+const NO_OBJECTS: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+
 /** Options for {@linkcode CppExecutor.start}. */
-export interface CppStartOptions {
+export interface CppStartOptions extends Pick<ExecutorHooks, "onExit"> {
   /** The project folder; the child's working directory. */
   root: string;
   /** The executable, relative to `root`. */
   entry: string;
-  args: string[];
+  args: readonly string[];
   /**
    * The interpreter that execs the executable (`python3`). The worker's `--allow-run`
    * names only the interpreter: Deno refuses to let a process write a path it may run,
@@ -27,27 +37,28 @@ export interface CppStartOptions {
    * trampoline; the process then *is* the executable (same pid, signals reach it).
    */
   launcher: string;
+  /** Sent by `stop` and by the safety stop. */
   stopSignal: Deno.Signal;
+  /** How long `stop` waits after `stopSignal` before SIGKILL. */
   stopGraceS: number;
-  /** Called once when the process has exited on its own or been stopped. */
-  onExit(info: ExitInfo): void;
 }
 
-/** A running C++ project. */
-export class CppExecutor {
+/** A running C++ project. It takes no calls: drive it through its own interfaces. */
+export class CppExecutor implements Executor {
   #child: Deno.ChildProcess;
   #exited: Promise<ExitInfo>;
   #running = true;
   #options: CppStartOptions;
 
-  private constructor(
-    child: Deno.ChildProcess,
-    exited: Promise<ExitInfo>,
-    options: CppStartOptions,
-  ) {
+  private constructor(child: Deno.ChildProcess, options: CppStartOptions) {
     this.#child = child;
-    this.#exited = exited;
     this.#options = options;
+    this.#exited = watchChild(child, outputLog);
+    this.#exited.then((info) => {
+      this.#running = false;
+      log.info("C++ project exited: code {code}, signal {signal}", { ...info });
+      options.onExit(info);
+    });
   }
 
   /**
@@ -74,15 +85,13 @@ export class CppExecutor {
         }`,
       );
     }
-    const exited = watchChild(child, outputLog);
-    const self = new CppExecutor(child, exited, options);
-    exited.then((info) => {
-      self.#running = false;
-      log.info("C++ project exited: code {code}, signal {signal}", { ...info });
-      options.onExit(info);
-    });
     log.info("C++ project started: {entry}, pid {pid}", { entry: options.entry, pid: child.pid });
-    return self;
+    return new CppExecutor(child, options);
+  }
+
+  /** Always `"cpp"`. */
+  get type(): "cpp" {
+    return "cpp";
   }
 
   /** The process id of the executable. */
@@ -95,26 +104,51 @@ export class CppExecutor {
     return this.#running;
   }
 
-  /** Sends a signal (the safety stop's configured signal, for example). */
-  signal(signal: Deno.Signal): void {
-    if (!this.#running) return;
-    try {
-      this.#child.kill(signal);
-    } catch {
-      // It exited between the check and the kill.
-    }
+  /** None: a C++ project takes no calls. */
+  get objects(): ReadonlyMap<string, ReadonlySet<string>> {
+    return NO_OBJECTS;
+  }
+
+  /** False: an executable that exited stays stopped until the next start. */
+  get revivable(): boolean {
+    return false;
+  }
+
+  /** Resolves at once with `NOT_SUPPORTED`. */
+  call(_id: number, request: CallRequest): Promise<CallOutcome> {
+    return Promise.resolve(failedOutcome(
+      request.object,
+      request.method,
+      ErrorCode.NOT_SUPPORTED,
+      "CallRefused",
+      "Cannot call method: the current project is a C++ executable, which takes no calls",
+    ));
+  }
+
+  /** False: no call is ever in flight. */
+  cancel(_id: number): boolean {
+    return false;
+  }
+
+  /** Sends the stop signal (the calls do not apply); nothing when it has exited. */
+  safetyStop(_calls: readonly CallRequest[]): Promise<SafetyAction[]> {
+    if (!this.#running) return Promise.resolve([]);
+    signalChild(this.#child, this.#options.stopSignal);
+    return Promise.resolve([{ signal: this.#options.stopSignal }]);
+  }
+
+  /** No interpreter, no calls. */
+  status(): ExecutorStatus {
+    return { python: null, abandoned_calls: 0, in_flight: 0 };
   }
 
   /** Stops the process: the configured signal, then SIGKILL after the grace period. */
   async stop(): Promise<ExitInfo> {
     if (this.#running) {
-      this.signal(this.#options.stopSignal);
-      const timer = setTimeout(() => this.signal("SIGKILL"), this.#options.stopGraceS * 1000);
-      try {
-        return await this.#exited;
-      } finally {
-        clearTimeout(timer);
-      }
+      await stopChild(this.#child, {
+        signal: this.#options.stopSignal,
+        graceMs: this.#options.stopGraceS * 1000,
+      });
     }
     return await this.#exited;
   }

@@ -1,35 +1,46 @@
 /**
  * The Python executor: one python3 process per started project, running the shipped
- * host script, which imports the project and serves calls over a Unix socket.
+ * host, which imports the project and serves calls over a Unix socket.
  *
  * A fresh process per START is what makes a new UPDATE safe: Python cannot unload a
  * module, but it can exit.
  *
  * @module
  */
-import { AgentError, ErrorCode } from "../errors.ts";
+import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
 import {
-  acceptOne,
+  type CallError,
   type CallOutcome,
+  type ConnectedChild,
   failedOutcome,
   IpcChannel,
-  type IpcMessage,
-  listenUnix,
-  removeSocketFile,
+  signalChild,
+  spawnConnected,
+  stopChild,
 } from "../ipc/mod.ts";
 import { logger } from "../log.ts";
 import { type ExitInfo, watchChild } from "./_child.ts";
+import type {
+  CallOptions,
+  CallRequest,
+  Executor,
+  ExecutorHooks,
+  ExecutorStatus,
+  SafetyAction,
+} from "./_executor.ts";
+import type { HostCommand, HostMessage, HostReady, HostResult } from "./_host_protocol.ts";
+import type { RuntimeFiles } from "./_runtime.ts";
 
 const log = logger("executors", "python");
 const outputLog = logger("project", "python");
 
 /** Options for {@linkcode PythonExecutor.start}. */
-export interface PythonStartOptions {
-  /** The host script shipped with the agent. */
-  hostScript: string;
+export interface PythonStartOptions extends ExecutorHooks {
+  /** The files {@linkcode installRuntime} wrote: the host runs from them. */
+  runtime: RuntimeFiles;
   /** The project folder holding `main.py` or `__init__.py`. */
   root: string;
-  /** Where the host connects; removed on exit. */
+  /** Where the host connects; removed once it has. */
   socketPath: string;
   /** The interpreter, e.g. `python3`. */
   command: string;
@@ -43,14 +54,6 @@ export interface PythonStartOptions {
   hardGraceS: number;
   startTimeoutS: number;
   maxFrameBytes: number;
-  /**
-   * Receives `push_message` events from the project. Long data comes as the host encoded
-   * it (`dataJson`, UTF-8 JSON, for passing on unparsed; `data` is then undefined).
-   */
-  onEvent(event: string, data: unknown, dataJson?: Uint8Array): void;
-  /** Called once when the process has exited, after in-flight calls were answered. */
-  onExit(info: ExitInfo): void;
-  signal?: AbortSignal;
 }
 
 interface Pending {
@@ -61,11 +64,6 @@ interface Pending {
   resolve(outcome: CallOutcome): void;
 }
 
-const decoder = new TextDecoder();
-
-/** How long `stop` waits for a clean exit before SIGKILL. */
-const STOP_GRACE_MS = 2000;
-
 /** A call the host answered while its thread was still running project code. */
 interface Abandoned {
   /** Kills the process when the thread has not left project code in time. */
@@ -74,153 +72,103 @@ interface Abandoned {
   count: number;
 }
 
+const decoder = new TextDecoder();
+
+/** How long `stop` waits for a clean exit before SIGKILL. */
+const STOP_GRACE_MS = 2000;
+
+/** The host's command line: the interpreter, its arguments and its environment. */
+function hostInvocation(
+  options: PythonStartOptions,
+): { program: string; args: string[]; env: Record<string, string> } {
+  return {
+    program: options.command,
+    args: [
+      "-m",
+      "robot_agent_host",
+      "--socket",
+      options.socketPath,
+      "--project",
+      options.root,
+      "--threads",
+      String(options.threads),
+      "--max-frame",
+      String(options.maxFrameBytes),
+      "--call-timeout",
+      String(options.callTimeoutS),
+    ],
+    env: { PYTHONUNBUFFERED: "1" },
+  };
+}
+
 /** A running Python project. Every call it accepts resolves exactly once. */
-export class PythonExecutor {
+export class PythonExecutor implements Executor {
+  #options: PythonStartOptions;
   #child: Deno.ChildProcess;
-  #channel: IpcChannel;
-  #objects: Map<string, Set<string>>;
+  #channel: IpcChannel<HostMessage, HostCommand>;
+  #exited: Promise<ExitInfo>;
+  /** Settles with the host's first message: `ready`, or why it never came. */
+  #loaded = Promise.withResolvers<HostReady>();
+  #objects: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+  #pythonVersion = "";
   #pending = new Map<number, Pending>();
   #abandoned = new Map<number, Abandoned>();
   #abandonedCount = 0;
-  #exited: Promise<ExitInfo>;
   #running = true;
+  /** Ids of the executor's own calls (the safety stop's); negative, so never a caller's. */
   #nextInternalId = -1;
-  #pythonVersion: string;
 
   private constructor(
-    child: Deno.ChildProcess,
-    channel: IpcChannel,
-    ready: IpcMessage,
+    connected: ConnectedChild,
     exited: Promise<ExitInfo>,
+    options: PythonStartOptions,
   ) {
-    this.#child = child;
-    this.#channel = channel;
+    this.#options = options;
+    this.#child = connected.child;
     this.#exited = exited;
-    this.#pythonVersion = String(ready.python ?? "");
-    this.#objects = new Map(
-      Object.entries((ready.objects ?? {}) as Record<string, string[]>).map((
-        [name, methods],
-      ) => [name, new Set(methods)]),
-    );
+    // Built before the channel, so every message, the first included, has its receiver.
+    this.#channel = new IpcChannel(connected.conn, {
+      maxFrameBytes: options.maxFrameBytes,
+      onMessage: (message, body) => this.#onMessage(message, body),
+    });
   }
 
   /**
    * Starts python3 on the project and waits until it has imported it and run `init()`.
    *
-   * @throws {AgentError} `START_FAILED` with the Python traceback when loading fails.
+   * @throws {AgentError} `START_FAILED` when python cannot run, does not connect, or the
+   * project fails to load (the message says which, with the Python exception).
    */
   static async start(options: PythonStartOptions): Promise<PythonExecutor> {
-    const listener = listenUnix(options.socketPath);
-    let child: Deno.ChildProcess;
+    let exited: Promise<ExitInfo> | undefined;
+    let connected: ConnectedChild;
     try {
-      child = new Deno.Command(options.command, {
-        args: [
-          options.hostScript,
-          "--socket",
-          options.socketPath,
-          "--project",
-          options.root,
-          "--threads",
-          String(options.threads),
-          "--max-frame",
-          String(options.maxFrameBytes),
-          "--call-timeout",
-          String(options.callTimeoutS),
-        ],
-        cwd: options.root,
-        stdin: "null",
+      connected = await spawnConnected({
+        ...hostInvocation(options),
+        socketPath: options.socketPath,
+        // The host changes into the project itself: started there, `-m` would put the
+        // project first on sys.path, and its inspect.py or queue.py would replace the host's.
+        cwd: options.runtime.hostPath,
         stdout: "piped",
         stderr: "piped",
-        env: { PYTHONUNBUFFERED: "1" },
-      }).spawn();
+        timeoutMs: options.startTimeoutS * 1000,
+        what: "Python project",
+        // Output is read from the first byte: a project printing while it loads must
+        // never fill its pipe and stall.
+        onSpawn: (child) => exited = watchChild(child, outputLog),
+      });
     } catch (error) {
-      listener.close();
-      removeSocketFile(options.socketPath);
-      throw new AgentError(
-        ErrorCode.START_FAILED,
-        `Cannot start Python project: ${options.command} could not be run: ${
-          error instanceof Error ? error.message : error
-        }`,
-      );
-    }
-    const exited = watchChild(child, outputLog);
-
-    // Messages after `ready` go to the executor, once it exists.
-    const box: { self?: PythonExecutor } = {};
-    const early: [IpcMessage, Uint8Array | undefined][] = [];
-    const first = Promise.withResolvers<IpcMessage>();
-    let conn: Deno.UnixConn | undefined;
-    try {
-      conn = await Promise.race([
-        acceptOne(listener, { timeoutMs: options.startTimeoutS * 1000, signal: options.signal }),
-        exited.then((info) => {
-          throw new AgentError(
-            ErrorCode.START_FAILED,
-            `Cannot start Python project: python exited with code ${info.code} before connecting`,
-          );
-        }),
-      ]);
-    } catch (error) {
-      child.kill("SIGKILL");
       await exited;
-      throw error;
-    } finally {
-      listener.close();
-      removeSocketFile(options.socketPath);
+      throw new AgentError(ErrorCode.START_FAILED, errorMessage(error), { cause: error });
     }
-    const channel = new IpcChannel(conn, {
-      maxFrameBytes: options.maxFrameBytes,
-      onMessage(message, body) {
-        if (box.self) box.self.#onMessage(message, body, options);
-        else if (message.t === "ready" || message.t === "load_error") first.resolve(message);
-        else early.push([message, body]);
-      },
-    });
-    const timer = setTimeout(
-      () =>
-        first.reject(
-          new AgentError(
-            ErrorCode.START_FAILED,
-            `Cannot start Python project: not loaded within ${options.startTimeoutS} s`,
-          ),
-        ),
-      options.startTimeoutS * 1000,
-    );
-    exited.then((info) =>
-      first.reject(
-        new AgentError(
-          ErrorCode.START_FAILED,
-          `Cannot start Python project: python exited with code ${info.code} while loading`,
-        ),
-      )
-    );
-    let ready: IpcMessage;
-    try {
-      ready = await first.promise;
-      if (ready.t === "load_error") {
-        const error = ready.error as { type?: string; message?: string; traceback?: string };
-        throw new AgentError(
-          ErrorCode.START_FAILED,
-          `Cannot start Python project: ${error.type ?? "Error"}: ${error.message ?? ""}`,
-          { cause: error.traceback },
-        );
-      }
-    } catch (error) {
-      channel.close();
-      child.kill("SIGKILL");
-      await exited;
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
-    const self = box.self = new PythonExecutor(child, channel, ready, exited);
-    for (const [message, body] of early) self.#onMessage(message, body, options);
-    exited.then((info) => self.#onExit(info, options));
-    log.info("Python project loaded: pid {pid}, objects {objects}", {
-      pid: child.pid,
-      objects: [...self.#objects.keys()],
-    });
+    const self = new PythonExecutor(connected, exited!, options);
+    await self.#load();
     return self;
+  }
+
+  /** Always `"python"`. */
+  get type(): "python" {
+    return "python";
   }
 
   /** The process id of python3. */
@@ -228,32 +176,19 @@ export class PythonExecutor {
     return this.#child.pid;
   }
 
-  /** The interpreter's version, as the host reported it. */
-  get pythonVersion(): string {
-    return this.#pythonVersion;
-  }
-
   /** Whether the process is still running. */
   get running(): boolean {
     return this.#running;
   }
 
-  /** Calls in flight. */
-  get inFlight(): number {
-    return this.#pending.size;
-  }
-
-  /**
-   * Calls answered `TIMEOUT` or `CANCELLED` whose thread is still busy in project code
-   * (blocked in C, where Python cannot interrupt it).
-   */
-  get abandoned(): number {
-    return this.#abandonedCount;
-  }
-
   /** The project's callable objects and their public methods. */
   get objects(): ReadonlyMap<string, ReadonlySet<string>> {
     return this.#objects;
+  }
+
+  /** True: the worker may restart an exited Python project for the next call. */
+  get revivable(): boolean {
+    return true;
   }
 
   /**
@@ -262,21 +197,28 @@ export class PythonExecutor {
    * its JSON (UTF-8) to pass on unparsed. With `rawResult`, a long result stays the JSON
    * text the host sent (`resultJson`), for passing on unparsed.
    */
-  call(
-    id: number,
-    object: string,
-    method: string,
-    args: Record<string, unknown> | Uint8Array,
-    options: { rawResult?: boolean } = {},
-  ): Promise<CallOutcome> {
+  call(id: number, request: CallRequest, options: CallOptions = {}): Promise<CallOutcome> {
+    const { object, method, args } = request;
     return new Promise((resolve) => {
       if (!this.#running) {
         resolve(exitedOutcome(object, method));
         return;
       }
       this.#pending.set(id, { object, method, raw: options.rawResult === true, resolve });
-      if (args instanceof Uint8Array) this.#channel.send({ t: "call", id, object, method }, args);
-      else this.#channel.send({ t: "call", id, object, method, args });
+      try {
+        if (args instanceof Uint8Array) this.#channel.send({ t: "call", id, object, method }, args);
+        else this.#channel.send({ t: "call", id, object, method, args });
+      } catch (error) {
+        // Args over the frame limit: the gateway's own limit is lower, so only a bug.
+        this.#pending.delete(id);
+        resolve(failedOutcome(
+          object,
+          method,
+          ErrorCode.MESSAGE_TOO_LARGE,
+          "RangeError",
+          `Cannot call ${object}.${method}: ${errorMessage(error)}`,
+        ));
+      }
     });
   }
 
@@ -287,79 +229,124 @@ export class PythonExecutor {
     return true;
   }
 
-  /** Runs the project's stop hooks (module `stop()` and `stop()` of objects in use). */
-  safetyStop(): Promise<CallOutcome> {
-    const id = this.#nextInternalId--;
-    return new Promise((resolve) => {
-      if (!this.#running) {
-        resolve(exitedOutcome("*", "stop"));
-        return;
-      }
+  /**
+   * Runs the project's stop hooks (module `stop()` and `stop()` of objects in use) and
+   * those of `calls` whose object and method the project has, all at once.
+   */
+  safetyStop(calls: readonly CallRequest[]): Promise<SafetyAction[]> {
+    if (!this.#running) return Promise.resolve([]);
+    const hooks = new Promise<CallOutcome>((resolve) => {
+      const id = this.#nextInternalId--;
       this.#pending.set(id, { object: "*", method: "stop", raw: false, resolve });
       this.#channel.send({ t: "safety_stop", id });
     });
+    const runs = calls
+      .filter((call) => this.#objects.get(call.object)?.has(call.method))
+      .map((call) => this.call(this.#nextInternalId--, call));
+    return Promise.all([hooks, ...runs]);
+  }
+
+  /** The interpreter's version and the calls in flight and abandoned. */
+  status(): ExecutorStatus {
+    return {
+      python: this.#pythonVersion,
+      abandoned_calls: this.#abandonedCount,
+      in_flight: this.#pending.size,
+    };
   }
 
   /** Shuts the process down: a clean shutdown first, SIGKILL after a grace period. */
   async stop(): Promise<ExitInfo> {
     if (this.#running) {
       this.#channel.send({ t: "shutdown" });
-      const timer = setTimeout(() => {
-        try {
-          this.#child.kill("SIGKILL");
-        } catch {
-          // It exited between the check and the kill.
-        }
-      }, STOP_GRACE_MS);
-      try {
-        return await this.#exited;
-      } finally {
-        clearTimeout(timer);
-      }
+      await stopChild(this.#child, { graceMs: STOP_GRACE_MS });
     }
     return await this.#exited;
   }
 
-  /** Kills the process at once. */
-  kill(): void {
+  /** Waits for `ready`; on anything else the process is killed and awaited. */
+  async #load(): Promise<void> {
+    const timeoutS = this.#options.startTimeoutS;
+    const timer = setTimeout(() => {
+      this.#loaded.reject(
+        new AgentError(
+          ErrorCode.START_FAILED,
+          `Cannot start Python project: not loaded within ${timeoutS} s`,
+        ),
+      );
+    }, timeoutS * 1000);
+    this.#exited.then((info) =>
+      this.#loaded.reject(
+        new AgentError(
+          ErrorCode.START_FAILED,
+          `Cannot start Python project: python exited (${describeExit(info)}) while loading`,
+        ),
+      )
+    );
     try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // Already gone.
+      const ready = await this.#loaded.promise;
+      this.#pythonVersion = ready.python;
+      this.#objects = new Map(
+        Object.entries(ready.objects).map(([name, methods]) => [name, new Set(methods)]),
+      );
+    } catch (error) {
+      this.#channel.close();
+      await stopChild(this.#child, { signal: "SIGKILL", graceMs: 0 });
+      await this.#exited;
+      throw error;
+    } finally {
+      clearTimeout(timer);
     }
+    this.#exited.then((info) => this.#onExit(info));
+    log.info("Python project loaded: pid {pid}, objects {objects}", {
+      pid: this.#child.pid,
+      objects: [...this.#objects.keys()],
+    });
   }
 
-  #onMessage(
-    message: IpcMessage,
-    body: Uint8Array | undefined,
-    options: PythonStartOptions,
-  ): void {
-    if (message.t === "result") {
-      const id = message.id as number;
-      const pending = this.#pending.get(id);
-      if (!pending) return;
-      this.#pending.delete(id);
-      if (!message.ok && isAbandoned(message.error)) this.#watchAbandoned(id, options);
-      const outcome: CallOutcome = { object: pending.object, method: pending.method, ok: false };
-      if (!message.ok) {
-        outcome.error = message.error as CallOutcome["error"];
-      } else {
-        outcome.ok = true;
-        // A long result comes as the body, as the host encoded it.
-        if (body === undefined) outcome.result = message.result;
-        else if (pending.raw) outcome.resultJson = body;
-        else outcome.result = JSON.parse(decoder.decode(body));
+  #onMessage(message: HostMessage, body: Uint8Array | undefined): void {
+    switch (message.t) {
+      case "result":
+        return this.#onResult(message, body);
+      case "event":
+        // Long data comes as the body, as the host encoded it.
+        if (body === undefined) this.#options.onEvent(message.event, message.data ?? null);
+        else this.#options.onEvent(message.event, undefined, body);
+        return;
+      case "settled":
+        return this.#settleAbandoned(message.id);
+      case "ready":
+        return this.#loaded.resolve(message);
+      case "load_error": {
+        const { type, message: text } = message.error;
+        return this.#loaded.reject(
+          new AgentError(ErrorCode.START_FAILED, `Cannot start Python project: ${type}: ${text}`, {
+            cause: message.error.traceback,
+          }),
+        );
       }
-      pending.resolve(outcome);
-    } else if (message.t === "settled") {
-      this.#settleAbandoned(message.id as number);
-    } else if (message.t === "event") {
-      if (body === undefined) options.onEvent(String(message.event), message.data ?? null);
-      else options.onEvent(String(message.event), undefined, body);
     }
   }
 
-  #watchAbandoned(id: number, options: PythonStartOptions): void {
+  #onResult(message: HostResult, body: Uint8Array | undefined): void {
+    const pending = this.#pending.get(message.id);
+    if (!pending) return;
+    this.#pending.delete(message.id);
+    const { object, method } = pending;
+    if (!message.ok) {
+      if (isAbandoned(message.error)) this.#watchAbandoned(message.id);
+      pending.resolve({ object, method, ok: false, error: message.error });
+    } else if (body === undefined) {
+      pending.resolve({ object, method, ok: true, result: message.result });
+    } else if (pending.raw) {
+      // A long result comes as the body, as the host encoded it.
+      pending.resolve({ object, method, ok: true, resultJson: body });
+    } else {
+      pending.resolve({ object, method, ok: true, result: JSON.parse(decoder.decode(body)) });
+    }
+  }
+
+  #watchAbandoned(id: number): void {
     const known = this.#abandoned.get(id);
     this.#abandonedCount++;
     if (known) {
@@ -367,14 +354,14 @@ export class PythonExecutor {
       known.count++;
       return;
     }
-    const graceS = options.hardGraceS;
+    const graceS = this.#options.hardGraceS;
     const timer = setTimeout(() => {
       log.error(
         "Python call {id} stuck in native code past the hard grace of {grace} s; " +
           "restarting the Python process",
         { id, grace: graceS },
       );
-      this.kill();
+      signalChild(this.#child, "SIGKILL");
     }, graceS * 1000);
     this.#abandoned.set(id, { timer, count: 1 });
   }
@@ -388,7 +375,7 @@ export class PythonExecutor {
     this.#abandoned.delete(id);
   }
 
-  #onExit(info: ExitInfo, options: PythonStartOptions): void {
+  #onExit(info: ExitInfo): void {
     this.#running = false;
     for (const { timer } of this.#abandoned.values()) clearTimeout(timer);
     this.#abandoned.clear();
@@ -399,23 +386,28 @@ export class PythonExecutor {
       pending.resolve(exitedOutcome(pending.object, pending.method, info));
     }
     log.info("Python project exited: code {code}, signal {signal}", { ...info });
-    options.onExit(info);
+    this.#options.onExit(info);
   }
 }
 
 /** Whether the host answered a call while its thread was still running project code. */
-function isAbandoned(error: unknown): boolean {
-  const { code, abandoned } = (error ?? {}) as { code?: unknown; abandoned?: unknown };
-  return abandoned === true && (code === "TIMEOUT" || code === "CANCELLED");
+function isAbandoned(error: CallError): boolean {
+  return error.abandoned === true &&
+    (error.code === ErrorCode.TIMEOUT || error.code === ErrorCode.CANCELLED);
+}
+
+function describeExit(info: ExitInfo): string {
+  return info.signal ? `signal ${info.signal}` : `code ${info.code}`;
 }
 
 function exitedOutcome(object: string, method: string, info?: ExitInfo): CallOutcome {
-  const how = info ? (info.signal ? `signal ${info.signal}` : `code ${info.code}`) : "earlier";
   return failedOutcome(
     object,
     method,
     ErrorCode.EXECUTOR_EXITED,
     "ExecutorExited",
-    `Call failed: the Python process exited (${how}) before ${object}.${method} returned`,
+    `Call failed: the Python process exited (${
+      info ? describeExit(info) : "earlier"
+    }) before ${object}.${method} returned`,
   );
 }

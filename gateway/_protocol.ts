@@ -1,16 +1,15 @@
 /**
- * The client protocol: parsing and validating what a client sends, shaping replies.
+ * The client protocol: parsing and validating what a client sends.
  *
- * The seed's three commands (update, start, process) and replies
- * `{status, message, data}` are kept as they are; everything added is optional for a
- * client written from the seed alone. docs/protocol.md is the reference.
+ * The seed's three commands (update, start, process) and replies `{status, message, data}`
+ * are kept as they are; everything added is optional for a client written from the seed
+ * alone. Each command has one parser in {@linkcode PARSERS}; docs/protocol.md is the
+ * reference.
  *
  * @module
  */
 import { AgentError, ErrorCode } from "../errors.ts";
-
-/** A client-chosen request id, echoed in replies and callbacks. */
-export type ClientId = string | number;
+import type { ClientId } from "./_replies.ts";
 
 /** A validated client command. */
 export type ClientCommand =
@@ -28,6 +27,12 @@ export type ClientCommand =
   | { command: "cancel"; id?: ClientId; callId: ClientId }
   | { command: "upload_begin"; id?: ClientId; size: number; sha256: string }
   | { command: "upload_chunk"; id?: ClientId; uploadId: string; offset: number; data: Uint8Array };
+
+/** The name of a client command. */
+export type CommandName = ClientCommand["command"];
+
+/** The command named `K`. */
+export type CommandOf<K extends CommandName> = Extract<ClientCommand, { command: K }>;
 
 /** The four bytes that open a binary upload chunk: "RAC1". */
 export const CHUNK_MAGIC = new Uint8Array([0x52, 0x41, 0x43, 0x31]);
@@ -92,32 +97,90 @@ export function decodeBase64(text: string, what: string, id?: ClientId): Uint8Ar
   }
 }
 
-function requireString(
-  params: Record<string, unknown>,
-  key: string,
-  where: string,
-  id?: ClientId,
-): string {
-  const value = params[key];
+/** What a parser is given: the message's `params`, the whole message, and its id. */
+interface ParseInput {
+  params: Record<string, unknown>;
+  message: Record<string, unknown>;
+  id: ClientId | undefined;
+}
+
+function bad(where: string, problem: string, id: ClientId | undefined): ProtocolError {
+  return new ProtocolError(ErrorCode.BAD_REQUEST, `Invalid ${where}: ${problem}`, id);
+}
+
+function requireString(input: ParseInput, key: string, where: string): string {
+  const value = input.params[key];
   if (typeof value !== "string" || value === "") {
-    throw new ProtocolError(
-      ErrorCode.BAD_REQUEST,
-      `Invalid ${where}: params.${key} must be a non-empty string`,
-      id,
-    );
+    throw bad(where, `params.${key} must be a non-empty string`, input.id);
   }
   return value;
 }
 
 function requireOffset(value: unknown, where: string, id?: ClientId): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new ProtocolError(
-      ErrorCode.BAD_REQUEST,
-      `Invalid ${where}: offset must be an integer ≥ 0`,
-      id,
-    );
+    throw bad(where, "offset must be an integer ≥ 0", id);
   }
   return value;
+}
+
+function parseProcess(input: ParseInput): CommandOf<"process"> {
+  const { params, id } = input;
+  const object = requireString(input, "object", "process");
+  const method = requireString(input, "method", "process");
+  const args = params.args === undefined || params.args === null ? {} : params.args;
+  if (!isObject(args)) {
+    throw bad("process", "params.args must be an object of keyword arguments", id);
+  }
+  if (nestingExceeds(args, MAX_ARGS_DEPTH)) {
+    throw bad("process", `params.args is nested deeper than ${MAX_ARGS_DEPTH} levels`, id);
+  }
+  return { command: "process", id, object, method, args };
+}
+
+/** One parser per command: the table the protocol is. */
+const PARSERS: { [K in CommandName]: (input: ParseInput) => CommandOf<K> } = {
+  update({ message, id }) {
+    if (typeof message.data !== "string") {
+      throw bad("update", "data must be the project zip as a base64 string", id);
+    }
+    return { command: "update", id, data: decodeBase64(message.data, "update data", id) };
+  },
+  start: ({ id }) => ({ command: "start", id }),
+  status: ({ id }) => ({ command: "status", id }),
+  rollback: ({ id }) => ({ command: "rollback", id }),
+  process: parseProcess,
+  cancel({ params, id }) {
+    const callId = params.call_id;
+    if (typeof callId !== "string" && typeof callId !== "number") {
+      throw bad("cancel", "params.call_id must be the id of a process command", id);
+    }
+    return { command: "cancel", id, callId };
+  },
+  upload_begin(input) {
+    const size = input.params.size;
+    if (typeof size !== "number" || !Number.isSafeInteger(size) || size <= 0) {
+      throw bad("upload_begin", "params.size must be a positive integer", input.id);
+    }
+    const sha256 = requireString(input, "sha256", "upload_begin").toLowerCase();
+    return { command: "upload_begin", id: input.id, size, sha256 };
+  },
+  upload_chunk(input) {
+    const { params, id } = input;
+    const uploadId = requireString(input, "upload_id", "upload_chunk");
+    const offset = requireOffset(params.offset, "upload_chunk", id);
+    if (typeof params.data !== "string") {
+      throw bad("upload_chunk", "params.data must be base64 text", id);
+    }
+    const data = decodeBase64(params.data, "chunk data", id);
+    return { command: "upload_chunk", id, uploadId, offset, data };
+  },
+};
+
+/** Every command name, in the order the error for an unknown one lists them. */
+export const COMMAND_NAMES: readonly CommandName[] = Object.keys(PARSERS) as CommandName[];
+
+function isCommandName(name: string): name is CommandName {
+  return Object.hasOwn(PARSERS, name);
 }
 
 /**
@@ -141,96 +204,19 @@ export function parseTextMessage(text: string): ClientCommand {
   const id = readId(message);
   const command = message.command;
   if (typeof command !== "string") {
-    throw new ProtocolError(ErrorCode.BAD_REQUEST, "Invalid message: command must be a string", id);
+    throw bad("message", "command must be a string", id);
   }
   const params = message.params === undefined ? {} : message.params;
-  if (!isObject(params)) {
+  if (!isObject(params)) throw bad(command, "params must be an object", id);
+  if (!isCommandName(command)) {
+    const known = COMMAND_NAMES.join(", ");
     throw new ProtocolError(
-      ErrorCode.BAD_REQUEST,
-      `Invalid ${command}: params must be an object`,
+      ErrorCode.UNKNOWN_COMMAND,
+      `Unknown command: ${JSON.stringify(command).slice(0, 80)} (expected one of ${known})`,
       id,
     );
   }
-  switch (command) {
-    case "update": {
-      if (typeof message.data !== "string") {
-        throw new ProtocolError(
-          ErrorCode.BAD_REQUEST,
-          "Invalid update: data must be the project zip as a base64 string",
-          id,
-        );
-      }
-      return { command, id, data: decodeBase64(message.data, "update data", id) };
-    }
-    case "start":
-    case "status":
-    case "rollback":
-      return { command, id };
-    case "process": {
-      const object = requireString(params, "object", "process", id);
-      const method = requireString(params, "method", "process", id);
-      const args = params.args === undefined || params.args === null ? {} : params.args;
-      if (!isObject(args)) {
-        throw new ProtocolError(
-          ErrorCode.BAD_REQUEST,
-          "Invalid process: params.args must be an object of keyword arguments",
-          id,
-        );
-      }
-      if (nestingExceeds(args, MAX_ARGS_DEPTH)) {
-        throw new ProtocolError(
-          ErrorCode.BAD_REQUEST,
-          `Invalid process: params.args is nested deeper than ${MAX_ARGS_DEPTH} levels`,
-          id,
-        );
-      }
-      return { command, id, object, method, args };
-    }
-    case "cancel": {
-      const callId = params.call_id;
-      if (typeof callId !== "string" && typeof callId !== "number") {
-        throw new ProtocolError(
-          ErrorCode.BAD_REQUEST,
-          "Invalid cancel: params.call_id must be the id of a process command",
-          id,
-        );
-      }
-      return { command, id, callId };
-    }
-    case "upload_begin": {
-      const size = params.size;
-      if (typeof size !== "number" || !Number.isSafeInteger(size) || size <= 0) {
-        throw new ProtocolError(
-          ErrorCode.BAD_REQUEST,
-          "Invalid upload_begin: params.size must be a positive integer",
-          id,
-        );
-      }
-      const sha256 = requireString(params, "sha256", "upload_begin", id).toLowerCase();
-      return { command, id, size, sha256 };
-    }
-    case "upload_chunk": {
-      const uploadId = requireString(params, "upload_id", "upload_chunk", id);
-      const offset = requireOffset(params.offset, "upload_chunk", id);
-      if (typeof params.data !== "string") {
-        throw new ProtocolError(
-          ErrorCode.BAD_REQUEST,
-          "Invalid upload_chunk: params.data must be base64 text",
-          id,
-        );
-      }
-      return { command, id, uploadId, offset, data: decodeBase64(params.data, "chunk data", id) };
-    }
-    default:
-      throw new ProtocolError(
-        ErrorCode.UNKNOWN_COMMAND,
-        `Unknown command: ${
-          JSON.stringify(command).slice(0, 80)
-        } (expected update, start, process, ` +
-          "status, cancel, rollback, upload_begin or upload_chunk)",
-        id,
-      );
-  }
+  return PARSERS[command]({ params, message, id });
 }
 
 /**
@@ -244,25 +230,21 @@ export function parseBinaryMessage(bytes: Uint8Array): ClientCommand {
   if (!isChunk) return { command: "update", data: bytes };
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset + 4, 4).getUint32(0);
   if (8 + headerLength > bytes.length) {
-    throw new ProtocolError(
-      ErrorCode.BAD_REQUEST,
-      "Invalid chunk: header length exceeds the message",
-    );
+    throw bad("chunk", "header length exceeds the message", undefined);
   }
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
   } catch {
-    throw new ProtocolError(ErrorCode.BAD_REQUEST, "Invalid chunk: the header is not JSON");
+    throw bad("chunk", "the header is not JSON", undefined);
   }
-  if (!isObject(header)) {
-    throw new ProtocolError(ErrorCode.BAD_REQUEST, "Invalid chunk: the header is not an object");
-  }
+  if (!isObject(header)) throw bad("chunk", "the header is not an object", undefined);
   const id = readId(header);
+  const input = { params: header, message: header, id };
   return {
     command: "upload_chunk",
     id,
-    uploadId: requireString(header, "upload_id", "chunk", id),
+    uploadId: requireString(input, "upload_id", "chunk"),
     offset: requireOffset(header.offset, "chunk", id),
     data: bytes.subarray(8 + headerLength),
   };
@@ -281,63 +263,5 @@ export function encodeChunk(
   new DataView(out.buffer).setUint32(4, header.length);
   out.set(header, 8);
   out.set(data, 8 + header.length);
-  return out;
-}
-
-/** A reply, callback or event as sent to the client. */
-export interface ServerMessage {
-  status: "success" | "error" | "callback";
-  message?: string;
-  data: unknown;
-  id?: ClientId;
-  code?: string;
-  event?: string;
-}
-
-/**
- * JSON text from the project (a call's result, an event's data), passed to the client as
- * it is: the Python host encoded it, and nothing on the way parses it again.
- */
-export class RawJson {
-  readonly text: string;
-
-  constructor(text: string) {
-    this.text = text;
-  }
-
-  /** Only for a message serialized some other way than {@linkcode encodeServerMessage}. */
-  toJSON(): unknown {
-    return JSON.parse(this.text);
-  }
-}
-
-/**
- * Serializes a message for the client, putting {@linkcode RawJson} text in place as it is:
- * an event's `data`, or a callback's `data.result` (then the last keys of their objects).
- */
-export function encodeServerMessage(message: ServerMessage): string {
-  const data = message.data;
-  if (data instanceof RawJson) {
-    const head = JSON.stringify({ ...message, data: undefined });
-    return `${head.slice(0, -1)},"data":${data.text}}`;
-  }
-  const result = (data as { result?: unknown } | null)?.result;
-  if (result instanceof RawJson) {
-    const head = JSON.stringify({ ...message, data: undefined });
-    const outcome = JSON.stringify({ ...(data as object), result: undefined });
-    return `${head.slice(0, -1)},"data":${outcome.slice(0, -1)},"result":${result.text}}}`;
-  }
-  return JSON.stringify(message);
-}
-
-/** Shapes a success or error reply; `id` is only present when the client sent one. */
-export function reply(
-  status: "success" | "error",
-  message: string,
-  options: { id?: ClientId; data?: unknown; code?: string } = {},
-): ServerMessage {
-  const out: ServerMessage = { status, message, data: options.data ?? {} };
-  if (options.code !== undefined) out.code = options.code;
-  if (options.id !== undefined) out.id = options.id;
   return out;
 }

@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
 import {
   encodeChunk,
-  encodeServerMessage,
   MAX_ARGS_DEPTH,
   parseBinaryMessage,
   parseTextMessage,
   ProtocolError,
-  RawJson,
-  reply,
 } from "./_protocol.ts";
+import { encodeServerMessage, RawJson, reply } from "./_replies.ts";
 
 function code(fn: () => unknown): string | undefined {
   try {

@@ -7,28 +7,32 @@
 import type { AgentConfig } from "../config.ts";
 import { ErrorCode } from "../errors.ts";
 import {
-  acceptOne,
-  type CallOutcome,
-  failedOutcome,
+  type CallMessage,
+  type ConnectedChild,
+  type ErrorReply,
+  type GatewayMessage,
   IpcChannel,
-  type IpcMessage,
-  listenUnix,
-  removeSocketFile,
+  type OpParams,
+  type ProjectTable,
   type ReplyMessage,
+  spawnConnected,
+  stopChild,
+  type WorkerMessage,
   type WorkerOp,
 } from "../ipc/mod.ts";
-import { emitLog, LOG_LEVELS, logger, ROOT_CATEGORY } from "../log.ts";
-import { RawJson } from "./_protocol.ts";
+import { emitLog, logger, ROOT_CATEGORY } from "../log.ts";
+import type { WorkerLink, WorkerLinkListener, WorkerState } from "./_link.ts";
+import { RawJson } from "./_replies.ts";
 
 const log = logger("gateway", "supervisor");
 const decoder = new TextDecoder();
-const encoder = new TextEncoder();
 
 /**
  * Requests that may overtake queued ones: they do not depend on what was sent before
- * them, and a robot command must not wait behind megabytes of upload.
+ * them, and a robot command must not wait behind megabytes of upload. Calls and cancels
+ * are always urgent.
  */
-const URGENT_OPS: ReadonlySet<WorkerOp> = new Set(["process", "cancel", "status", "safety_stop"]);
+const URGENT_OPS: ReadonlySet<WorkerOp> = new Set(["status", "safety_stop"]);
 
 /**
  * The worker's environment, added to the gateway's.
@@ -42,14 +46,14 @@ const URGENT_OPS: ReadonlySet<WorkerOp> = new Set(["process", "cancel", "status"
  */
 const WORKER_ENV = { MALLOC_MMAP_THRESHOLD_: "131072", DENO_NO_UPDATE_CHECK: "1" };
 
+/** How long a stopping worker may take to exit after its channel closed. */
+const STOP_GRACE_MS = 5000;
+
 /** How to launch the worker: a program and its arguments (the IPC path is appended). */
 export interface WorkerCommand {
   program: string;
   args: string[];
 }
-
-/** The supervisor's view of the worker. */
-export type WorkerState = "starting" | "running" | "restarting" | "crashed" | "stopped";
 
 /** Options for {@linkcode WorkerSupervisor}. */
 export interface SupervisorOptions {
@@ -58,35 +62,31 @@ export interface SupervisorOptions {
   ipcPath: string;
   config: AgentConfig;
   maxFrameBytes: number;
-  /** The result of an accepted PROCESS request, by request id. */
-  onCallback(id: number, outcome: CallOutcome): void;
-  /** An event for the client. */
-  onEvent(event: string, data: unknown): void;
 }
 
-interface PendingRequest {
-  op: WorkerOp;
-  params: Record<string, unknown> | undefined;
+interface Pending {
   resolve(reply: ReplyMessage): void;
 }
 
-interface AcceptedCall {
-  object: string;
-  method: string;
-}
+/** The listener used until the gateway listens: drops what it is told. */
+const NO_LISTENER: WorkerLinkListener = {
+  onCallback() {},
+  onEvent() {},
+  onProject() {},
+  onWorkerExit() {},
+  onState() {},
+};
 
-/** Keeps one worker process running and carries requests to it. */
-export class WorkerSupervisor {
+/** Keeps one worker process running and carries requests and calls to it. */
+export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
   #options: SupervisorOptions;
-  #channel: IpcChannel | undefined;
-  #child: Deno.ChildProcess | undefined;
+  #listener: WorkerLinkListener = NO_LISTENER;
+  #channel: IpcChannel<WorkerMessage, GatewayMessage> | undefined;
+  #process: ConnectedChild | undefined;
   #state: WorkerState = "stopped";
   #nextId = 1;
-  #pending = new Map<number, PendingRequest>();
-  #accepted = new Map<number, AcceptedCall>();
+  #pending = new Map<number, Pending>();
   #restarts = 0;
-  /** What the worker said it accepts calls for; null while unknown or none. */
-  #objects: Map<string, Set<string>> | null = null;
   #recentCrashes: number[] = [];
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #stopping = false;
@@ -111,7 +111,7 @@ export class WorkerSupervisor {
 
   /** The worker's process id, while it runs. */
   get pid(): number | null {
-    return this.#state === "running" ? this.#child?.pid ?? null : null;
+    return this.#state === "running" ? this.#process?.pid ?? null : null;
   }
 
   /** How many times the worker was restarted after exiting. */
@@ -119,26 +119,28 @@ export class WorkerSupervisor {
     return this.#restarts;
   }
 
+  /** Sets where pushed messages go. */
+  listen(listener: WorkerLinkListener): void {
+    this.#listener = listener;
+  }
+
   /** Launches the worker and waits until it is ready. */
   async start(): Promise<void> {
     try {
       await this.#launch();
     } catch (error) {
-      this.#state = "stopped";
+      this.#setState("stopped");
       this.#ready.reject(error);
       throw error;
     }
   }
 
-  /**
-   * Sends a request; resolves with the worker's one reply, or with an error reply when
-   * the worker is not running or exits first. Never rejects.
-   */
-  request(
-    op: WorkerOp,
-    params?: Record<string, unknown>,
+  /** Sends a request; see {@linkcode WorkerLink.request}. */
+  request<K extends WorkerOp>(
+    op: K,
+    params: OpParams<K>,
     body?: Uint8Array,
-  ): Promise<ReplyMessage> {
+  ): Promise<ReplyMessage<K>> {
     if (this.#state === "starting" || this.#state === "restarting") {
       // Hold the request until the worker is back rather than fail it.
       return this.#ready.promise.then(
@@ -151,149 +153,96 @@ export class WorkerSupervisor {
     if (this.#state !== "running" || !channel?.isOpen) {
       return Promise.resolve(this.#unavailable(id));
     }
-    return new Promise((resolve) => {
-      this.#pending.set(id, { op, params, resolve });
+    return new Promise<ReplyMessage>((resolve) => {
+      this.#pending.set(id, { resolve });
       try {
-        channel.send({ t: "req", id, op, params }, body, { urgent: URGENT_OPS.has(op) });
+        const message = { t: "req", id, op, params } as GatewayMessage;
+        channel.send(message, body, { urgent: URGENT_OPS.has(op) });
       } catch (error) {
         this.#pending.delete(id);
-        resolve({
-          t: "res",
-          id,
-          ok: false,
-          code: ErrorCode.MESSAGE_TOO_LARGE,
-          message: error instanceof Error ? error.message : String(error),
-        });
+        resolve(errorReply(id, ErrorCode.MESSAGE_TOO_LARGE, error));
       }
-    });
+      // One reply per id: the worker answers request `id` with operation `op`'s data.
+    }) as Promise<ReplyMessage<K>>;
   }
 
-  /**
-   * Sends a PROCESS the worker is known to accept and returns its id at once (the
-   * gateway ACKs it itself; the worker answers only with the callback). Returns
-   * undefined when the call cannot be accepted here: send it with {@linkcode request}.
-   * With `longArgs` (the client's message was longer than `INLINE_JSON_LIMIT`), the args
-   * go as the frame's body, which the worker passes to the project unparsed.
-   */
-  accept(
-    params: { object: string; method: string; args: Record<string, unknown> },
-    options: { longArgs?: boolean } = {},
-  ): number | undefined {
+  /** Sends a call; see {@linkcode WorkerLink.call}. */
+  call(message: CallMessage, argsJson?: Uint8Array): boolean {
     const channel = this.#channel;
-    if (this.#state !== "running" || !channel?.isOpen) return undefined;
-    if (!this.#objects?.get(params.object)?.has(params.method)) return undefined;
-    const id = this.#nextId++;
-    this.#accepted.set(id, { object: params.object, method: params.method });
-    if (!options.longArgs) {
-      channel.send({ t: "req", id, op: "process", params: { ...params, acked: true } }, undefined, {
-        urgent: true,
-      });
-    } else {
-      const { object, method } = params;
-      channel.send(
-        { t: "req", id, op: "process", params: { object, method, acked: true } },
-        encoder.encode(JSON.stringify(params.args)),
-        { urgent: true },
-      );
-    }
-    return id;
+    if (this.#state !== "running" || !channel?.isOpen) return false;
+    channel.send(message, argsJson, { urgent: true });
+    return true;
   }
 
-  /** Marks request `id` (a PROCESS the worker accepted) as awaiting its callback. */
-  #accept(id: number, params: Record<string, unknown> | undefined): void {
-    this.#accepted.set(id, {
-      object: String(params?.object ?? ""),
-      method: String(params?.method ?? ""),
-    });
+  /** Asks the worker to stop a call. */
+  cancel(id: number): void {
+    if (this.#state === "running") {
+      this.#channel?.send({ t: "cancel", id }, undefined, { urgent: true });
+    }
   }
 
   /** Stops the worker: closes the channel, waits for its exit, kills it after a grace period. */
-  async stop(graceMs = 5000): Promise<void> {
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.#stopping = true;
     this.#ready.reject(new Error("stopping"));
     clearTimeout(this.#restartTimer);
     this.#channel?.close();
-    const child = this.#child;
-    if (child) {
-      const timer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // Already gone.
-        }
-      }, graceMs);
-      await this.#exited;
-      clearTimeout(timer);
-    }
-    this.#state = "stopped";
-    removeSocketFile(this.#options.ipcPath);
+    const running = this.#process;
+    if (running) await stopChild(running.child, { graceMs });
+    await this.#exited;
+    this.#setState("stopped");
+  }
+
+  /** Stops the worker (the agent's shutdown). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
   }
 
   /** Kills the worker with SIGKILL (tests and benchmarks use this to simulate a crash). */
   kill(): void {
     try {
-      this.#child?.kill("SIGKILL");
+      this.#process?.child.kill("SIGKILL");
     } catch {
       // Already gone.
     }
   }
 
-  #unavailable(id: number): ReplyMessage {
+  #setState(state: WorkerState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#listener.onState(state);
+  }
+
+  #unavailable(id: number): ErrorReply {
     const why = this.#state === "crashed"
       ? "the worker crashed repeatedly and is stopped; see the agent's log"
       : this.#stopping
       ? "the agent is shutting down"
       : "the worker is restarting; retry in a moment";
-    return {
-      t: "res",
-      id,
-      ok: false,
-      code: this.#stopping ? ErrorCode.SHUTTING_DOWN : ErrorCode.WORKER_UNAVAILABLE,
-      message: `Cannot reach worker: ${why}`,
-    };
+    const code = this.#stopping ? ErrorCode.SHUTTING_DOWN : ErrorCode.WORKER_UNAVAILABLE;
+    return { t: "res", id, ok: false, code, message: `Cannot reach worker: ${why}` };
   }
 
   async #launch(): Promise<void> {
-    this.#state = "starting";
+    this.#setState("starting");
     const { command, ipcPath, config, maxFrameBytes } = this.#options;
-    const listener = listenUnix(ipcPath);
-    let child: Deno.ChildProcess;
-    try {
-      child = new Deno.Command(command.program, {
-        args: [...command.args, ipcPath],
-        stdin: "null",
-        stdout: "inherit",
-        stderr: "inherit",
-        env: WORKER_ENV,
-      }).spawn();
-    } catch (error) {
-      listener.close();
-      throw error;
-    }
-    this.#child = child;
-    const exited = child.status.then((status) => this.#onExit(child, status));
-    this.#exited = exited;
-    let conn: Deno.UnixConn;
-    try {
-      conn = await Promise.race([
-        acceptOne(listener, { timeoutMs: config.worker.start_timeout_s * 1000 }),
-        child.status.then((status) => {
-          throw new Error(
-            `Cannot start worker: it exited with code ${status.code} before connecting`,
-          );
-        }),
-      ]);
-    } catch (error) {
-      child.kill("SIGKILL");
-      throw error;
-    } finally {
-      listener.close();
-    }
+    const running = await spawnConnected({
+      program: command.program,
+      args: [...command.args, ipcPath],
+      socketPath: ipcPath,
+      env: WORKER_ENV,
+      timeoutMs: config.worker.start_timeout_s * 1000,
+      what: "worker",
+    });
+    this.#process = running;
+    this.#exited = running.child.status.then((status) => this.#onExit(running, status));
     const ready = Promise.withResolvers<void>();
-    const channel = new IpcChannel(conn, {
+    let project: ProjectTable | null = null;
+    const channel = new IpcChannel<WorkerMessage, GatewayMessage>(running.conn, {
       maxFrameBytes,
       onMessage: (message, body) => {
         if (message.t === "ready") ready.resolve();
+        else if (message.t === "project" && this.#state === "starting") project = message.project;
         else this.#onMessage(message, body);
       },
     });
@@ -303,62 +252,53 @@ export class WorkerSupervisor {
       ready.reject(new Error("Cannot start worker: it closed the channel"))
     );
     await ready.promise;
-    this.#state = "running";
+    this.#setState("running");
+    this.#listener.onProject(project);
     this.#ready.resolve();
-    log.info("Worker running: pid {pid}", { pid: child.pid });
+    log.info("Worker running: pid {pid}", { pid: running.pid });
   }
 
-  #onMessage(message: IpcMessage, body: Uint8Array | undefined): void {
+  #onMessage(message: WorkerMessage, body: Uint8Array | undefined): void {
     switch (message.t) {
       case "res": {
-        const reply = message as unknown as ReplyMessage;
-        const pending = this.#pending.get(reply.id);
+        const pending = this.#pending.get(message.id);
         if (!pending) return;
-        this.#pending.delete(reply.id);
-        if (pending.op === "process" && reply.ok) this.#accept(reply.id, pending.params);
-        pending.resolve(reply);
+        this.#pending.delete(message.id);
+        pending.resolve(message);
         return;
       }
       case "cb": {
-        const id = message.id as number;
-        this.#accepted.delete(id);
-        const outcome = message.data as CallOutcome;
+        const outcome = message.data;
         // The result's JSON, as the project's host encoded it: passed on unparsed.
         if (body !== undefined) outcome.result = new RawJson(decoder.decode(body));
-        this.#options.onCallback(id, outcome);
+        this.#listener.onCallback(message.id, outcome);
         return;
       }
       case "event":
-        this.#options.onEvent(
-          String(message.event),
+        this.#listener.onEvent(
+          message.event,
           body !== undefined ? new RawJson(decoder.decode(body)) : message.data ?? null,
         );
         return;
+      case "project":
+        this.#listener.onProject(message.project);
+        return;
       case "log": {
         // The worker's records: its category says where they come from.
-        const level = LOG_LEVELS.find((name) => name === message.level) ?? "info";
-        const category = Array.isArray(message.category) ? message.category.map(String) : [];
+        const { level, category, properties } = message;
         emitLog({
           level,
           category: category[0] === ROOT_CATEGORY ? category : [ROOT_CATEGORY, "worker"],
-          message: String(message.message),
-          properties: (message.properties ?? undefined) as Record<string, unknown> | undefined,
+          message: message.message,
+          properties,
         });
-        return;
-      }
-      case "project": {
-        const objects = message.objects as Record<string, string[]> | null;
-        this.#objects = objects
-          ? new Map(Object.entries(objects).map(([name, methods]) => [name, new Set(methods)]))
-          : null;
         return;
       }
     }
   }
 
-  #onExit(child: Deno.ChildProcess, status: Deno.CommandStatus): void {
-    if (this.#child !== child) return;
-    this.#objects = null;
+  #onExit(running: ConnectedChild, status: Deno.CommandStatus): void {
+    if (this.#process !== running) return;
     this.#channel?.close();
     this.#channel = undefined;
     const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
@@ -372,19 +312,8 @@ export class WorkerSupervisor {
       });
     }
     this.#pending.clear();
-    for (const [id, call] of this.#accepted) {
-      this.#options.onCallback(
-        id,
-        failedOutcome(
-          call.object,
-          call.method,
-          ErrorCode.WORKER_EXITED,
-          "WorkerExited",
-          `Call failed: the worker exited (${how}) before it returned`,
-        ),
-      );
-    }
-    this.#accepted.clear();
+    this.#listener.onProject(undefined);
+    this.#listener.onWorkerExit(how);
     // A worker that dies while starting is retried by whoever started it.
     if (this.#stopping || this.#state !== "running") return;
     log.error("Worker exited unexpectedly ({how}); restarting", { how });
@@ -399,37 +328,44 @@ export class WorkerSupervisor {
     );
     this.#recentCrashes.push(now);
     if (this.#recentCrashes.length > worker.crash_loop_restarts) {
-      this.#state = "crashed";
       this.#ready.reject(new Error("worker crashed"));
+      this.#setState("crashed");
       log.fatal("Worker crashed {n} times in {s} s; not restarting it", {
         n: this.#recentCrashes.length,
         s: worker.crash_loop_window_s,
       });
-      this.#options.onEvent("worker_crashed", { restarts: this.#restarts, exit: how });
+      this.#listener.onEvent("worker_crashed", { restarts: this.#restarts, exit: how });
       return;
     }
     // After a running worker exits, waiters need a new promise; after a failed restart
     // they already hold the pending one.
     if (this.#state === "running") this.#ready = WorkerSupervisor.#pendingReady();
-    this.#state = "restarting";
+    this.#setState("restarting");
     const delay = Math.min(
       worker.restart_delay_ms * 2 ** (this.#recentCrashes.length - 1),
       worker.restart_max_delay_ms,
     );
-    this.#restartTimer = setTimeout(async () => {
-      this.#restartTimer = undefined;
-      this.#restarts++;
-      try {
-        await this.#launch();
-        this.#options.onEvent("worker_restarted", {
-          pid: this.#child?.pid,
-          restarts: this.#restarts,
-          exit: how,
-        });
-      } catch (error) {
-        log.error("Worker restart failed: {error}", { error: String(error) });
-        if (!this.#stopping && this.#state !== "running") this.#scheduleRestart("start failure");
-      }
-    }, delay);
+    this.#restartTimer = setTimeout(() => this.#restart(how), delay);
   }
+
+  async #restart(how: string): Promise<void> {
+    this.#restartTimer = undefined;
+    this.#restarts++;
+    try {
+      await this.#launch();
+      this.#listener.onEvent("worker_restarted", {
+        pid: this.#process?.pid,
+        restarts: this.#restarts,
+        exit: how,
+      });
+    } catch (error) {
+      log.error("Worker restart failed: {error}", { error: String(error) });
+      if (!this.#stopping) this.#scheduleRestart("start failure");
+    }
+  }
+}
+
+function errorReply(id: number, code: ErrorCode, error: unknown): ErrorReply {
+  const message = error instanceof Error ? error.message : String(error);
+  return { t: "res", id, ok: false, code, message };
 }

@@ -5,15 +5,23 @@
  */
 import { FrameReader, HEADER_BYTES, writeHeader } from "./_frame.ts";
 
-/** A decoded message: always a JSON object. */
-export type IpcMessage = Record<string, unknown>;
+/**
+ * What a channel carries: JSON objects told apart by their `t` field. Each link declares
+ * its own union of them (ipc/_messages.ts, executors' host protocol).
+ */
+export interface IpcMessage {
+  t: string;
+}
 
-/** Options for {@linkcode IpcChannel}. */
-export interface IpcChannelOptions {
+/** Options for {@linkcode IpcChannel}: `In` is the union of messages the peer sends. */
+export interface IpcChannelOptions<In extends IpcMessage> {
   /** The largest payload accepted or sent; a larger incoming frame closes the channel. */
   maxFrameBytes: number;
-  /** Called for every message, in order. */
-  onMessage(message: IpcMessage, body: Uint8Array | undefined): void;
+  /**
+   * Called for every message, in order. The channel checks only that it is an object
+   * with a string `t`; the peer is the agent's own code, built from the same source.
+   */
+  onMessage(message: In, body: Uint8Array | undefined): void;
   /** Closes the channel when aborted. */
   signal?: AbortSignal;
 }
@@ -25,16 +33,21 @@ const BATCH_COPY_LIMIT = 64 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+function isMessage(value: unknown): value is IpcMessage {
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    typeof (value as { t?: unknown }).t === "string";
+}
+
 /**
  * Sends and receives framed JSON messages over a connection it owns.
  *
  * `send` never blocks: frames queue and go out together in one write per turn of the
  * event loop, which keeps many small callbacks cheap.
  */
-export class IpcChannel {
+export class IpcChannel<In extends IpcMessage, Out extends IpcMessage> {
   #conn: Deno.Conn;
   #max: number;
-  #onMessage: IpcChannelOptions["onMessage"];
+  #onMessage: IpcChannelOptions<In>["onMessage"];
   /** Frames waiting to be written, each as its parts (header, then body if any). */
   #queue: Uint8Array[][] = [];
   /** Urgent frames: written before any queued frame not yet started. */
@@ -45,7 +58,7 @@ export class IpcChannel {
   #error: Error | undefined;
 
   /** Starts reading `conn` at once; the channel owns and closes it. */
-  constructor(conn: Deno.Conn, options: IpcChannelOptions) {
+  constructor(conn: Deno.Conn, options: IpcChannelOptions<In>) {
     this.#conn = conn;
     this.#max = options.maxFrameBytes;
     this.#onMessage = options.onMessage;
@@ -78,7 +91,7 @@ export class IpcChannel {
    * @throws {RangeError} when the encoded frame would exceed the frame limit.
    * Messages sent after close are dropped: the reader of `closed` handles loss.
    */
-  send(message: IpcMessage, body?: Uint8Array, options: { urgent?: boolean } = {}): void {
+  send(message: Out, body?: Uint8Array, options: { urgent?: boolean } = {}): void {
     if (this.#closed) return;
     const json = encoder.encode(JSON.stringify(message));
     const bodyBytes = body?.length ?? 0;
@@ -193,10 +206,10 @@ export class IpcChannel {
       // A view of the shared read buffer would change under the receiver: copy it.
       body = borrowed ? view.slice() : view;
     }
-    if (typeof message !== "object" || message === null || Array.isArray(message)) {
-      throw new SyntaxError("Cannot decode frame: the payload is not a JSON object");
+    if (!isMessage(message)) {
+      throw new SyntaxError("Cannot decode frame: the payload is not an object with a string t");
     }
-    this.#onMessage(message as IpcMessage, body);
+    this.#onMessage(message as In, body);
   }
 
   #fail(error: unknown): void {

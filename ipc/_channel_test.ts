@@ -3,15 +3,26 @@ import { join } from "node:path";
 import { IpcChannel, type IpcMessage } from "./_channel.ts";
 import { acceptOne, connectUnix, listenUnix } from "./_socket.ts";
 
+/** A test message: any fields beside `t`. */
+interface TestMessage extends IpcMessage {
+  [key: string]: unknown;
+}
+
 interface Got {
-  message: IpcMessage;
+  message: TestMessage;
   body?: Uint8Array;
 }
 
 async function pair(
   maxFrameBytes = 1 << 20,
 ): Promise<
-  { a: IpcChannel; b: IpcChannel; got: Got[]; dir: string; wait(n: number): Promise<void> }
+  {
+    a: IpcChannel<TestMessage, TestMessage>;
+    b: IpcChannel<TestMessage, TestMessage>;
+    got: Got[];
+    dir: string;
+    wait(n: number): Promise<void>;
+  }
 > {
   const dir = await Deno.makeTempDir();
   const path = join(dir, "s.sock");
@@ -23,8 +34,8 @@ async function pair(
   listener.close();
   const got: Got[] = [];
   let waiter: { n: number; resolve(): void } | undefined;
-  const a = new IpcChannel(client, { maxFrameBytes, onMessage() {} });
-  const b = new IpcChannel(server, {
+  const a = new IpcChannel<TestMessage, TestMessage>(client, { maxFrameBytes, onMessage() {} });
+  const b = new IpcChannel<TestMessage, TestMessage>(server, {
     maxFrameBytes,
     onMessage(message, body) {
       got.push({ message, body });
@@ -91,7 +102,10 @@ Deno.test("IpcChannel closes with an error when the peer announces an oversized 
       acceptOne(listener, { timeoutMs: 5000 }),
       connectUnix(path),
     ]);
-    const channel = new IpcChannel(server, { maxFrameBytes: 64, onMessage() {} });
+    const channel = new IpcChannel<TestMessage, TestMessage>(server, {
+      maxFrameBytes: 64,
+      onMessage() {},
+    });
     await raw.write(new Uint8Array([0, 0, 1, 0]));
     await channel.closed;
     assert.match(channel.error?.message ?? "", /exceeds the limit of 64 bytes/);
@@ -129,7 +143,10 @@ Deno.test("IpcChannel writes a small frame with a body in one write, a large one
     write: (bytes: Uint8Array) => Promise.resolve(writes.push(bytes.length) && bytes.length),
     close: () => closed.resolve(null),
   } as unknown as Deno.Conn;
-  const channel = new IpcChannel(conn, { maxFrameBytes: 1 << 20, onMessage() {} });
+  const channel = new IpcChannel<TestMessage, TestMessage>(conn, {
+    maxFrameBytes: 1 << 20,
+    onMessage() {},
+  });
   channel.send({ t: "cb", id: 1 }, new TextEncoder().encode("null"));
   await new Promise((resolve) => setTimeout(resolve, 10));
   // Two lengths, 17 bytes of JSON and 4 of body.

@@ -1,11 +1,17 @@
 /**
  * The messages the gateway and the worker exchange over their channel.
  *
- * The gateway sends `init` once, then requests; the worker answers each request with
- * exactly one reply under the same id, and pushes callbacks and events at any time.
+ * Two kinds of traffic share it. Requests (`req`) are operations on the worker's state
+ * (deploy, start, status, …): each gets exactly one reply (`res`) under the same id.
+ * Calls (`call`) run project code: the gateway has already ACKed or refused them from the
+ * project table the worker publishes (`project`), so the worker answers a call only with
+ * its callback (`cb`), never with a reply. docs/architecture.md follows one call through.
  *
  * @module
  */
+import type { AgentConfig } from "../config.ts";
+import type { ErrorCode } from "../errors.ts";
+import type { LogRecord } from "../log.ts";
 
 /** The largest frame between gateway and worker: a whole one-message UPDATE plus its header. */
 export const IPC_MAX_FRAME_BYTES = 96 * 1024 * 1024;
@@ -14,46 +20,142 @@ export const IPC_MAX_FRAME_BYTES = 96 * 1024 * 1024;
  * JSON longer than this (a call's args, a result, an event's data) crosses IPC as a frame's
  * body, passed on without being parsed; shorter JSON is cheaper to parse than to pass on.
  * For args the gateway goes by the length of the client's whole message, so that a short
- * call is not encoded twice to measure it. The Python host's `_INLINE_LIMIT` is the same.
+ * call is not encoded twice to measure it. The Python host's inline limit is the same.
  */
 export const INLINE_JSON_LIMIT = 1024;
 
+/** A project type the worker detects and runs. */
+export type ProjectType = "python" | "cpp";
+
+/** What a reply says of a deployed or started project version. */
+export interface ProjectData {
+  type: ProjectType;
+  version: number;
+  entry: string;
+  files: number;
+  bytes: number;
+  /** Objects and their methods, once the version is started and takes calls. */
+  objects?: Record<string, string[]>;
+  /** The project's process, once started. */
+  pid?: number;
+}
+
+/** Where a chunked upload stands. */
+export interface UploadProgress {
+  upload_id: string;
+  size: number;
+  received: number;
+}
+
+/** The worker's part of `status`. */
+export interface WorkerStatus {
+  worker: { pid: number };
+  project: {
+    type: ProjectType;
+    version: number;
+    state: "stopped" | "starting" | "running" | "exited" | "failed";
+    pid: number | null;
+    last_exit: { code: number; signal: string | null } | null;
+    python: string | null;
+    abandoned_calls: number;
+  };
+  calls: { accepted: number; completed: number; failed: number; in_flight: number };
+}
+
+/** What each request operation takes as `params` and answers as `data`. */
+export interface WorkerOps {
+  /** The zip is the frame's body. */
+  update: { params: Record<never, never>; data: ProjectData };
+  start: { params: Record<never, never>; data: ProjectData };
+  rollback: { params: Record<never, never>; data: ProjectData & { rolled_back_from: number } };
+  status: { params: Record<never, never>; data: WorkerStatus };
+  /** Runs the project's stop hooks and `safety.on_disconnect`; `reason` goes to the log. */
+  safety_stop: { params: { reason: string }; data: { ran: unknown[] } };
+  upload_begin: {
+    params: { size: number; sha256: string };
+    data: UploadProgress & { offset: number };
+  };
+  /**
+   * A slice of a chunk is the frame's body. The reply to the slice that completes the
+   * upload carries `complete` and the deploy's outcome.
+   */
+  upload_chunk: {
+    params: { upload_id: string; offset: number };
+    data: UploadProgress & { complete?: true } & Partial<ProjectData>;
+  };
+}
+
 /** Operations the gateway asks of the worker. */
-export type WorkerOp =
-  | "update"
-  | "start"
-  | "process"
-  | "cancel"
-  | "status"
-  | "rollback"
-  | "safety_stop"
-  | "upload_begin"
-  | "upload_chunk"
-  | "upload_end";
+export type WorkerOp = keyof WorkerOps;
+
+/** The `params` of operation `K`. */
+export type OpParams<K extends WorkerOp> = WorkerOps[K]["params"];
+
+/** The success `data` of operation `K`. */
+export type OpData<K extends WorkerOp> = WorkerOps[K]["data"];
 
 /** Gateway → worker, first message: the resolved configuration. */
 export interface InitMessage {
   t: "init";
-  config: unknown;
+  config: AgentConfig;
 }
 
-/** Gateway → worker: one request; `update` and `upload_chunk` carry the bytes as body. */
-export interface RequestMessage {
-  t: "req";
+/** Gateway → worker: one request operation. */
+export type RequestMessage = {
+  [K in WorkerOp]: { t: "req"; id: number; op: K; params: OpParams<K> };
+}[WorkerOp];
+
+/**
+ * Gateway → worker: run `object.method(**args)`; answered only by a {@linkcode CallbackMessage}.
+ * Long args come as the frame's body instead of `args`: their JSON text, unparsed.
+ */
+export interface CallMessage {
+  t: "call";
   id: number;
-  op: WorkerOp;
-  params?: Record<string, unknown>;
+  object: string;
+  method: string;
+  args?: Record<string, unknown>;
+}
+
+/** Gateway → worker: stop call `id` if it still runs; its callback then says `CANCELLED`. */
+export interface CancelMessage {
+  t: "cancel";
+  id: number;
+}
+
+/** Anything the gateway sends the worker. */
+export type GatewayMessage = InitMessage | RequestMessage | CallMessage | CancelMessage;
+
+/** Worker → gateway: the successful reply to request `id`. */
+export interface SuccessReply<K extends WorkerOp = WorkerOp> {
+  t: "res";
+  id: number;
+  ok: true;
+  message: string;
+  data: OpData<K>;
+}
+
+/** Worker → gateway: the failed reply to request `id`; `data` holds facts to act on. */
+export interface ErrorReply {
+  t: "res";
+  id: number;
+  ok: false;
+  message: string;
+  code: ErrorCode;
+  data?: Record<string, unknown>;
 }
 
 /** Worker → gateway: the one reply to a request. */
-export interface ReplyMessage {
-  t: "res";
-  id: number;
-  ok: boolean;
+export type ReplyMessage<K extends WorkerOp = WorkerOp> = SuccessReply<K> | ErrorReply;
+
+/** How a call failed, as the client sees it in `data.error`. */
+export interface CallError {
+  code: ErrorCode;
+  type: string;
   message: string;
-  /** An error code from `errors.ts` when `ok` is false. */
-  code?: string;
-  data?: unknown;
+  traceback: string | null;
+  /** On TIMEOUT or CANCELLED: the method's thread was still running when this was sent. */
+  abandoned?: boolean;
 }
 
 /** The outcome of one PROCESS call, as the client sees it in `data`. */
@@ -68,21 +170,14 @@ export interface CallOutcome {
    * worker sends it as the body of the `cb` frame, never inside the JSON.
    */
   resultJson?: Uint8Array;
-  error?: {
-    code: string;
-    type: string;
-    message: string;
-    traceback: string | null;
-    /** On TIMEOUT or CANCELLED: the method's thread was still running when this was sent. */
-    abandoned?: boolean;
-  };
+  error?: CallError;
 }
 
 /** The outcome of a call that failed outside the project's code (a process died, a shutdown). */
 export function failedOutcome(
   object: string,
   method: string,
-  code: string,
+  code: ErrorCode,
   type: string,
   message: string,
 ): CallOutcome {
@@ -90,13 +185,13 @@ export function failedOutcome(
 }
 
 /**
- * Worker → gateway: the result of an accepted PROCESS request `id`. A long result comes
- * as the frame's body instead of `data.result`: its JSON text, unparsed.
+ * Worker → gateway: the outcome of call `id`. A long result comes as the frame's body
+ * instead of `data.result`: its JSON text, unparsed.
  */
 export interface CallbackMessage {
   t: "cb";
   id: number;
-  data: CallOutcome;
+  data: Omit<CallOutcome, "resultJson">;
 }
 
 /**
@@ -110,13 +205,22 @@ export interface EventMessage {
   data?: unknown;
 }
 
+/** The calls the running project takes, as the worker publishes them. */
+export interface ProjectTable {
+  type: ProjectType;
+  version: number;
+  /** Object name → its public methods; empty for a project that takes no calls (C++). */
+  objects: Record<string, string[]>;
+}
+
 /**
- * Worker → gateway: the objects and methods the worker accepts calls for now (`null`:
- * none), so the gateway can ACK such calls without waiting for the worker.
+ * Worker → gateway: the project that calls go to from now on (`null`: none is started).
+ * Sent before the reply of the request that changed it, so the gateway judges every call
+ * it holds behind that request against the new table.
  */
 export interface ProjectMessage {
   t: "project";
-  objects: Record<string, string[]> | null;
+  project: ProjectTable | null;
 }
 
 /** Worker → gateway: the worker has applied `init` and loaded the current project. */
@@ -129,15 +233,11 @@ export interface ReadyMessage {
  * Worker → gateway: one log record, written by the gateway's logging (the worker has
  * none of its own). `message` is a template that `properties` fill.
  */
-export interface LogMessage {
+export interface LogMessage extends LogRecord {
   t: "log";
-  level: string;
-  category: string[];
-  message: string;
-  properties?: Record<string, unknown>;
 }
 
-/** Any message the worker sends. */
+/** Anything the worker sends the gateway. */
 export type WorkerMessage =
   | ReplyMessage
   | CallbackMessage

@@ -4,7 +4,7 @@
  * A frame is a 4-byte big-endian length, then a 4-byte length of its JSON object, the
  * object, and body bytes that cross as they are (a zip, a long result's JSON). The gateway
  * and the worker talk through one {@linkcode IpcChannel}, and so do the worker and each
- * Python host.
+ * Python host; {@linkcode spawnConnected} starts such a peer and waits for it to connect.
  *
  * @module
  */
@@ -17,5 +17,42 @@ export {
   listenUnix,
   removeSocketFile,
 } from "./_socket.ts";
-export * from "./_messages.ts";
+export {
+  ConnectedChild,
+  signalChild,
+  spawnConnected,
+  type SpawnConnectedOptions,
+  stopChild,
+  type StopChildOptions,
+} from "./_spawn.ts";
+export {
+  type CallbackMessage,
+  type CallError,
+  type CallMessage,
+  type CallOutcome,
+  type CancelMessage,
+  type ErrorReply,
+  type EventMessage,
+  failedOutcome,
+  type GatewayMessage,
+  type InitMessage,
+  INLINE_JSON_LIMIT,
+  IPC_MAX_FRAME_BYTES,
+  type LogMessage,
+  type OpData,
+  type OpParams,
+  type ProjectData,
+  type ProjectMessage,
+  type ProjectTable,
+  type ProjectType,
+  type ReadyMessage,
+  type ReplyMessage,
+  type RequestMessage,
+  type SuccessReply,
+  type UploadProgress,
+  type WorkerMessage,
+  type WorkerOp,
+  type WorkerOps,
+  type WorkerStatus,
+} from "./_messages.ts";
 export { releaseBytes } from "./_release.ts";

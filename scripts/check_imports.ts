@@ -6,8 +6,12 @@
  * - layers import downwards only: `main.ts` → `gateway/`, `worker/` → `executors/` →
  *   `ipc/` → the shared top-level files (`config.ts`, `errors.ts`, `log.ts`, …), which
  *   may use each other;
- *   `gateway/` and `worker/` never import each other;
- * - another folder is entered only through its `mod.ts`;
+ *   `gateway/` and `worker/` never import each other, and `gateway/` never imports
+ *   `executors/` (it reaches project code only through the worker);
+ * - dynamic `import()` counts like a static import for these rules, but not as start-up
+ *   loading;
+ * - another folder is entered only through its `mod.ts`, which lists its exports by
+ *   name (no `export *`);
  * - no import cycles;
  * - what the worker process loads at start-up (`main.ts` and `worker/mod.ts`, through
  *   their static imports) imports no `node:` module and no npm package: the first one
@@ -31,10 +35,15 @@ const LAYERS: Record<string, number> = {
   "paths.ts": 0,
 };
 
+/** Pairs of layers that may not depend on each other even though the layers allow it. */
+const FORBIDDEN: ReadonlySet<string> = new Set(["gateway→executors"]);
+
 /** Where the worker process starts loading code. */
 const WORKER_ENTRIES = ["main.ts", "worker/mod.ts"];
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+["']([^"']+)["']/g;
+const DYNAMIC_IMPORT = /\bimport\(\s*["']([^"']+)["']\s*\)/g;
+const EXPORT_STAR = /(?:^|\n)\s*export\s+\*/;
 
 /** The layer name of a path relative to the root: its folder, or the file itself. */
 function unitOf(path: string): string {
@@ -60,40 +69,67 @@ async function sourceFiles(root: string): Promise<string[]> {
   return out.sort();
 }
 
+/** One import of a file: where it points, and whether it loads code at start-up. */
+interface ImportEdge {
+  specifier: string;
+  /** A type-only import loads nothing; a dynamic one loads later, not at start-up. */
+  loadsAtStart: boolean;
+  /** Whether it is an `import type` (erased at run time). */
+  typeOnly: boolean;
+}
+
+function importsOf(text: string): ImportEdge[] {
+  const edges: ImportEdge[] = [];
+  for (const match of text.matchAll(IMPORT)) {
+    const typeOnly = /^\s*(?:import|export)\s+type\s/.test(match[0]);
+    edges.push({ specifier: match[1], loadsAtStart: !typeOnly, typeOnly });
+  }
+  for (const match of text.matchAll(DYNAMIC_IMPORT)) {
+    edges.push({ specifier: match[1], loadsAtStart: false, typeOnly: false });
+  }
+  return edges;
+}
+
+/** Why an import from `file` of local module `target` breaks the layering, if it does. */
+function layeringProblem(file: string, target: string): string | undefined {
+  const from = unitOf(file);
+  const to = unitOf(target);
+  if (from === to) return undefined;
+  if (!(to in LAYERS)) return `${file}: imports ${target}, which is outside the architecture`;
+  if ((LAYERS[to] >= LAYERS[from] && LAYERS[from] > 0) || FORBIDDEN.has(`${from}→${to}`)) {
+    return `${file}: imports ${target}: ${from} may not depend on ${to}`;
+  }
+  if (target.includes("/") && !target.endsWith("/mod.ts")) {
+    return `${file}: imports ${target}: use ${to}/mod.ts, the folder's only public door`;
+  }
+  return undefined;
+}
+
 /** Returns every violation of the import rules under `root`, one line each. */
 export async function checkImports(root: string): Promise<string[]> {
   const problems: string[] = [];
   const graph = new Map<string, string[]>();
-  /** Per file: the modules it loads at run time (type-only imports left out). */
+  /** Per file: the modules it loads at start-up (type-only and dynamic imports left out). */
   const loads = new Map<string, { local: string[]; external: string[] }>();
   for (const file of await sourceFiles(root)) {
     const text = await Deno.readTextFile(join(root, file));
+    if (file.endsWith("/mod.ts") && EXPORT_STAR.test(text)) {
+      problems.push(`${file}: uses export *; list the folder's exports by name`);
+    }
     const edges: string[] = [];
     const runtime = { local: [] as string[], external: [] as string[] };
     loads.set(file, runtime);
-    for (const match of text.matchAll(IMPORT)) {
-      const specifier = match[1];
-      const typeOnly = /^\s*(?:import|export)\s+type\s/.test(match[0]);
-      if (!specifier.startsWith(".")) {
-        if (!typeOnly) runtime.external.push(specifier);
+    for (const edge of importsOf(text)) {
+      if (!edge.specifier.startsWith(".")) {
+        if (edge.loadsAtStart) runtime.external.push(edge.specifier);
         continue;
       }
-      const target = relative(root, resolve(root, dirname(file), specifier));
+      const target = relative(root, resolve(root, dirname(file), edge.specifier));
       if (target.endsWith(".json")) continue;
       edges.push(target);
-      if (!typeOnly) runtime.local.push(target);
-      const from = unitOf(file);
-      const to = unitOf(target);
-      if (from === to) continue;
-      if (!(to in LAYERS)) {
-        problems.push(`${file}: imports ${target}, which is outside the architecture`);
-      } else if (LAYERS[to] >= LAYERS[from] && LAYERS[from] > 0) {
-        problems.push(`${file}: imports ${target}: ${from} may not depend on ${to}`);
-      } else if (target.includes("/") && !target.endsWith("/mod.ts")) {
-        problems.push(
-          `${file}: imports ${target}: use ${to}/mod.ts, the folder's only public door`,
-        );
-      }
+      if (edge.loadsAtStart) runtime.local.push(target);
+      const problem = layeringProblem(file, target);
+      if (problem) problems.push(problem);
     }
     graph.set(file, edges);
   }

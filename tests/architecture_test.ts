@@ -60,3 +60,31 @@ Deno.test("checkImports reports node: and npm imports the worker process loads a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("checkImports refuses gateway → executors, dynamic imports included, and export *", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const folder of ["gateway", "executors", "ipc"]) await Deno.mkdir(join(dir, folder));
+    await Deno.writeTextFile(
+      join(dir, "gateway/mod.ts"),
+      'export { a } from "./_a.ts";\nconst lazy = () => import("../executors/mod.ts");\n',
+    );
+    await Deno.writeTextFile(join(dir, "gateway/_a.ts"), "export const a = 1;\n");
+    await Deno.writeTextFile(join(dir, "executors/mod.ts"), 'export * from "../ipc/mod.ts";\n');
+    await Deno.writeTextFile(join(dir, "ipc/mod.ts"), "export const b = 2;\n");
+    const problems = await checkImports(dir);
+    assert.ok(
+      problems.some((p) =>
+        p.startsWith("gateway/mod.ts") && p.includes("may not depend on executors")
+      ),
+      problems.join("\n"),
+    );
+    assert.ok(
+      problems.some((p) => p.startsWith("executors/mod.ts") && p.includes("export *")),
+      problems.join("\n"),
+    );
+    assert.equal(problems.length, 2, problems.join("\n"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

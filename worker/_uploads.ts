@@ -6,6 +6,7 @@
  */
 import { joinPath } from "../paths.ts";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
+import type { UploadProgress } from "../ipc/mod.ts";
 
 const SHA256_SCRIPT = `import hashlib, sys
 digest = hashlib.sha256()
@@ -38,13 +39,6 @@ export function pythonSha256(python: string): (path: string) => Promise<string> 
     }
     return text;
   };
-}
-
-/** Progress of one upload, as reported to the client. */
-export interface UploadProgress {
-  upload_id: string;
-  size: number;
-  received: number;
 }
 
 interface Upload {
@@ -176,11 +170,6 @@ export class UploadManager {
       upload.received += bytes.length;
       return this.#progress(upload);
     });
-  }
-
-  /** Uploads in progress. */
-  get openCount(): number {
-    return this.#open.size;
   }
 
   /**

@@ -15,7 +15,7 @@ import threading
 import time
 
 try:
-    push_message  # noqa: F821 - injected by python_host.py before this module runs
+    push_message  # noqa: F821 - injected by robot_agent_host before this module runs
 except NameError:
 
     def push_message(event, data=None):

@@ -1,0 +1,259 @@
+/**
+ * The one path of a PROCESS call: judged against the project table the worker publishes,
+ * ACKed or refused here, sent to the worker, its callback routed back to whoever made it.
+ *
+ * Commands from one client take effect in the order sent: a call sent behind a command
+ * that changes the project (update, start, rollback, an upload's last chunk) is held
+ * until that command is answered, and then judged against the table it left; so is a
+ * call sent while the worker (re)starts.
+ *
+ * @module
+ */
+import { ErrorCode } from "../errors.ts";
+import {
+  type CallOutcome,
+  failedOutcome,
+  INLINE_JSON_LIMIT,
+  type ProjectTable,
+} from "../ipc/mod.ts";
+import type { Connection } from "./_clients.ts";
+import type { WorkerLink } from "./_link.ts";
+import { type ClientId, errorReply, reply, type ServerMessage } from "./_replies.ts";
+
+const encoder = new TextEncoder();
+
+/** A call as the client asked for it. */
+export interface CallRequest {
+  origin: Connection;
+  clientId: ClientId | undefined;
+  object: string;
+  method: string;
+  args: Record<string, unknown>;
+  /** The client's message length, which bounds the args' JSON (long args go as bytes). */
+  size: number;
+}
+
+/** Where a call's callback goes. */
+export interface CallRoute {
+  origin: Connection;
+  clientId: ClientId | undefined;
+  object: string;
+  method: string;
+}
+
+/** Options for {@linkcode CallRouter}. */
+export interface CallRouterOptions {
+  link: WorkerLink;
+  /** Delivers a call's callback message to whoever made the call. */
+  deliver(route: CallRoute, message: ServerMessage): void;
+}
+
+interface Held {
+  request: CallRequest;
+  /** The number of the last project-changing command sent before this call. */
+  after: number;
+  resolve(reply: ServerMessage): void;
+}
+
+/** Calls in flight and calls held, for one gateway. */
+export class CallRouter {
+  #link: WorkerLink;
+  #deliver: CallRouterOptions["deliver"];
+  /** The worker's table; null: nothing started; undefined: unknown (worker not running). */
+  #table: ProjectTable | null | undefined = undefined;
+  /** The table's objects, for lookups on every call. */
+  #objects = new Map<string, ReadonlySet<string>>();
+  #held: Held[] = [];
+  /** Numbers of the project-changing commands not yet answered. */
+  #switching = new Set<number>();
+  #switches = 0;
+  #routes = new Map<number, CallRoute>();
+  /** Per owner and client id, the call in flight (for cancel). */
+  #byClientId = new Map<string, number>();
+  #nextId = 1;
+  #closed: { code: ErrorCode; message: string } | undefined;
+
+  /** Creates a router over a worker link. */
+  constructor(options: CallRouterOptions) {
+    this.#link = options.link;
+    this.#deliver = options.deliver;
+  }
+
+  /** Calls sent and not yet answered. */
+  get inFlight(): number {
+    return this.#routes.size;
+  }
+
+  /** The table calls are judged against now. */
+  get table(): ProjectTable | null | undefined {
+    return this.#table;
+  }
+
+  /** The worker published a new table (or lost it: undefined). */
+  setTable(table: ProjectTable | null | undefined): void {
+    this.#table = table;
+    this.#objects = new Map(
+      Object.entries(table?.objects ?? {}).map(([name, methods]) => [name, new Set(methods)]),
+    );
+    this.#release();
+  }
+
+  /** The worker's state changed: held calls may be answerable now (e.g. it crashed). */
+  stateChanged(): void {
+    this.#release();
+  }
+
+  /**
+   * Marks a project-changing command as sent; calls that arrive until the returned
+   * function is called wait for it. Call the function after the command's reply is sent,
+   * so held calls are answered after it.
+   */
+  hold(): () => void {
+    const number = ++this.#switches;
+    this.#switching.add(number);
+    return () => {
+      this.#switching.delete(number);
+      this.#release();
+    };
+  }
+
+  /** ACKs or refuses a call; an ACKed call's outcome comes later as its callback. */
+  process(request: CallRequest): ServerMessage | Promise<ServerMessage> {
+    if (this.#held.length === 0 && !this.#mustWait(this.#switches)) return this.#send(request);
+    return new Promise((resolve) => this.#held.push({ request, after: this.#switches, resolve }));
+  }
+
+  /**
+   * Cancels a call: a held one is refused at once with `CANCELLED`; one in flight is
+   * asked to stop (its callback says so). Returns false when no such call is known.
+   */
+  cancel(origin: Connection, clientId: ClientId): boolean {
+    const held = this.#held.findIndex((h) =>
+      h.request.clientId === clientId && h.request.origin.owner === origin.owner
+    );
+    if (held >= 0) {
+      const [{ request, resolve }] = this.#held.splice(held, 1);
+      resolve(errorReply(ErrorCode.CANCELLED, "Call cancelled before it started", {
+        id: request.clientId,
+        data: { object: request.object, method: request.method },
+      }));
+      return true;
+    }
+    const id = this.#byClientId.get(ownerKey(origin, clientId));
+    if (id === undefined) return false;
+    this.#link.cancel(id);
+    return true;
+  }
+
+  /** Routes the worker's callback for call `id` to whoever made it. */
+  complete(id: number, outcome: CallOutcome): void {
+    const route = this.#routes.get(id);
+    if (!route) return;
+    this.#routes.delete(id);
+    if (route.clientId !== undefined) {
+      const key = ownerKey(route.origin, route.clientId);
+      if (this.#byClientId.get(key) === id) this.#byClientId.delete(key);
+    }
+    const message: ServerMessage = { status: "callback", data: outcome };
+    if (route.clientId !== undefined) message.id = route.clientId;
+    this.#deliver(route, message);
+  }
+
+  /** Fails every call in flight: the worker that had them exited. */
+  failInFlight(code: ErrorCode, message: string): void {
+    for (const [id, route] of this.#routes) {
+      this.complete(id, failedOutcome(route.object, route.method, code, "WorkerExited", message));
+    }
+  }
+
+  /** Refuses every held call and every later one, and fails those in flight (shutdown). */
+  close(code: ErrorCode, message: string): void {
+    this.#closed = { code, message };
+    for (const [id, route] of this.#routes) {
+      this.complete(id, failedOutcome(route.object, route.method, code, "ShuttingDown", message));
+    }
+    this.#release();
+  }
+
+  #mustWait(after: number): boolean {
+    if (this.#closed) return false;
+    for (const number of this.#switching) if (number <= after) return true;
+    const state = this.#link.state;
+    return this.#table === undefined && (state === "starting" || state === "restarting");
+  }
+
+  /** Answers held calls, oldest first, until one must still wait. */
+  #release(): void {
+    while (this.#held.length > 0 && !this.#mustWait(this.#held[0].after)) {
+      const held = this.#held.shift()!;
+      held.resolve(this.#send(held.request));
+    }
+  }
+
+  #send(request: CallRequest): ServerMessage {
+    const refusal = this.#refusal(request);
+    if (refusal) return refusal;
+    const { origin, clientId, object, method, args } = request;
+    const id = this.#nextId++;
+    this.#routes.set(id, { origin, clientId, object, method });
+    if (clientId !== undefined) this.#byClientId.set(ownerKey(origin, clientId), id);
+    // Long args go as the frame's body, which the worker passes to the project unparsed.
+    const sent = request.size > INLINE_JSON_LIMIT
+      ? this.#link.call({ t: "call", id, object, method }, encoder.encode(JSON.stringify(args)))
+      : this.#link.call({ t: "call", id, object, method, args });
+    if (!sent) {
+      this.#routes.delete(id);
+      if (clientId !== undefined) this.#byClientId.delete(ownerKey(origin, clientId));
+      return errorReply(ErrorCode.WORKER_UNAVAILABLE, "Cannot call method: the worker is gone", {
+        id: clientId,
+      });
+    }
+    return reply("success", "Call accepted", { id: clientId, data: { object, method } });
+  }
+
+  #refusal(request: CallRequest): ServerMessage | undefined {
+    const { clientId: id, object, method } = request;
+    const refuse = (code: ErrorCode, message: string) => errorReply(code, message, { id });
+    if (this.#closed) return refuse(this.#closed.code, this.#closed.message);
+    const table = this.#table;
+    if (table === undefined) {
+      const why = this.#link.state === "crashed"
+        ? "the worker crashed repeatedly and is stopped; see the agent's log"
+        : "the worker is not running";
+      return refuse(ErrorCode.WORKER_UNAVAILABLE, `Cannot call method: ${why}`);
+    }
+    if (table === null) {
+      return refuse(
+        ErrorCode.NOT_STARTED,
+        "Cannot call method: no project is started; send start first",
+      );
+    }
+    if (table.type === "cpp") {
+      return refuse(
+        ErrorCode.NOT_SUPPORTED,
+        "Cannot call method: the current project is a C++ executable, which takes no calls",
+      );
+    }
+    const methods = this.#objects.get(object);
+    if (!methods) {
+      const known = Object.keys(table.objects).join(", ") || "none";
+      return refuse(
+        ErrorCode.UNKNOWN_OBJECT,
+        `Cannot call method: the project has no object ${
+          JSON.stringify(object)
+        } (objects: ${known})`,
+      );
+    }
+    if (!methods.has(method)) {
+      return refuse(
+        ErrorCode.UNKNOWN_METHOD,
+        `Cannot call method: ${object} has no method ${JSON.stringify(method)}`,
+      );
+    }
+    return undefined;
+  }
+}
+
+function ownerKey(origin: Connection, clientId: ClientId): string {
+  return `${origin.owner}\u0000${typeof clientId}:${clientId}`;
+}

@@ -1,0 +1,51 @@
+/**
+ * The command table: one handler per client command, and the one place that runs them.
+ *
+ * @module
+ */
+import { ErrorCode, errorMessage } from "../errors.ts";
+import { logger } from "../log.ts";
+import { cancel, processCall } from "./_cmd_calls.ts";
+import { rollback, start, update } from "./_cmd_project.ts";
+import { status } from "./_cmd_status.ts";
+import { uploadBegin, uploadChunk } from "./_cmd_upload.ts";
+import type { CommandContext, CommandHandler } from "./_context.ts";
+import type { ClientCommand, CommandName, CommandOf } from "./_protocol.ts";
+import { errorReply } from "./_replies.ts";
+
+const log = logger("gateway", "commands");
+
+/** Every client command's handler. */
+export const COMMANDS: { readonly [K in CommandName]: CommandHandler<K> } = {
+  update,
+  start,
+  process: processCall,
+  status,
+  rollback,
+  cancel,
+  upload_begin: uploadBegin,
+  upload_chunk: uploadChunk,
+};
+
+/**
+ * Runs a command's handler and sends its reply. A handler that throws is answered
+ * `INTERNAL` and logged; it never ends the gateway.
+ */
+export async function runCommand(ctx: CommandContext, command: ClientCommand): Promise<void> {
+  try {
+    const handler = COMMANDS[command.command] as CommandHandler<CommandName>;
+    const message = await handler(ctx, command as CommandOf<CommandName>);
+    if (message) ctx.reply(message);
+  } catch (error) {
+    log.error("Command {command} failed: {error}", {
+      command: command.command,
+      error: errorMessage(error),
+      stack: error instanceof Error ? error.stack : undefined,
+    });
+    ctx.reply(errorReply(
+      ErrorCode.INTERNAL,
+      `Command ${command.command} failed inside the agent: ${errorMessage(error)}`,
+      { id: ctx.id },
+    ));
+  }
+}
