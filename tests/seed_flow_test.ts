@@ -199,6 +199,30 @@ Deno.test("update, start and process run a deployed Python project", async () =>
   await agent.waitForLog("a line on stderr");
 });
 
+Deno.test("update, start and process sent in one burst take effect in the order sent", async () => {
+  await using agent = await startAgent();
+  await using client = await agent.connect();
+  const zip = await makeZip({ "main.py": PROJECT });
+  const call = (id: string) => ({
+    command: "process",
+    id,
+    params: { object: "calc", method: "add", args: { a: 2, b: 3 } },
+  });
+  // Nothing waits for a reply: the default project (sport_client) is running, calc is not.
+  client.send({ command: "update", id: "u", data: zip.toBase64() });
+  client.send(call("between"));
+  client.send({ command: "start", id: "s" });
+  client.send(call("after"));
+  const order: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const m = await client.next((m) => m.status !== "callback");
+    order.push(`${m.id}:${m.status}${m.code ? `:${m.code}` : ""}`);
+  }
+  assert.deepEqual(order, ["u:success", "between:error:NOT_STARTED", "s:success", "after:success"]);
+  const callback = await client.callback("after");
+  assert.deepEqual(callback.data.result, { sum: 5, total: 5 });
+});
+
 Deno.test("a binary message deploys a package inside a single top-level folder", async () => {
   await using agent = await startAgent();
   await using client = await agent.connect();

@@ -16,13 +16,12 @@ import {
   isValidUtf8,
   LOCAL_HEADER_BYTES,
   readDirectory,
-  readEntryData,
-  SizeMismatchError,
   SourceReadError,
   TooManyEntriesError,
   type ZipEntry,
   type ZipSource,
 } from "./_zip_reader.ts";
+import { readEntryData, SizeMismatchError } from "./_zip_data.ts";
 
 /** The limits an archive must stay within to be extracted. */
 export interface ExtractLimits {
