@@ -3,7 +3,7 @@
  * prints violations and exits 1 if there are any. tests/architecture_test.ts runs it.
  *
  * Rules:
- * - layers import downwards only: `main.ts` → `gateway/`, `worker/` → `executors/` →
+ * - layers import downwards only: `main.ts` → `cli/` → `gateway/`, `worker/` → `executors/` →
  *   `ipc/` → the shared top-level files (`config.ts`, `errors.ts`, `log.ts`, …), which
  *   may use each other;
  *   `gateway/` and `worker/` never import each other, and `gateway/` never imports
@@ -22,7 +22,8 @@
 import { dirname, join, relative, resolve } from "node:path";
 
 const LAYERS: Record<string, number> = {
-  "main.ts": 4,
+  "main.ts": 5,
+  cli: 4,
   gateway: 3,
   worker: 3,
   executors: 2,
