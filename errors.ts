@@ -15,6 +15,21 @@ export const ErrorCode = {
   UNKNOWN_COMMAND: "UNKNOWN_COMMAND",
   /** A second client tried to connect while one is connected. */
   BUSY: "BUSY",
+  /** No token, or a token the agent does not know (HTTP 401, before the upgrade). */
+  UNAUTHORIZED: "UNAUTHORIZED",
+  /**
+   * Not allowed: a handshake from a foreign `Origin` or `Host` (HTTP 403), or a command
+   * the connection's role may not send (an observer deploying, starting or calling).
+   */
+  FORBIDDEN: "FORBIDDEN",
+  /** Too many failed handshakes from this address; retry after `retry_after_s`. */
+  RATE_LIMITED: "RATE_LIMITED",
+  /** `?session=ID` names a session another identity created. */
+  SESSION_FORBIDDEN: "SESSION_FORBIDDEN",
+  /** A call's id is the same as that of a call of this client still in flight. */
+  DUPLICATE_ID: "DUPLICATE_ID",
+  /** The robot is e-stopped: calls are refused until the controller sends `estop_release`. */
+  ESTOPPED: "ESTOPPED",
   /** A message is larger than `gateway.max_message_bytes`. */
   MESSAGE_TOO_LARGE: "MESSAGE_TOO_LARGE",
   /** `update.data` is not valid base64. */
@@ -29,10 +44,16 @@ export const ErrorCode = {
   ZIP_TOO_LARGE: "ZIP_TOO_LARGE",
   /** The zip holds no recognisable Python or C++ project, or its manifest is invalid. */
   NO_PROJECT: "NO_PROJECT",
+  /** The project's manifest asks for permissions beyond the `sandbox` ceiling; data names each. */
+  PERMISSION_DENIED: "PERMISSION_DENIED",
+  /** A C++ executable is built for another machine; the message names both architectures. */
+  WRONG_ARCH: "WRONG_ARCH",
   /** Writing the project to storage failed (disk full, read-only, permissions). */
   STORAGE_ERROR: "STORAGE_ERROR",
   /** An upload was declared wrongly or its data does not match the declaration. */
   UPLOAD_ERROR: "UPLOAD_ERROR",
+  /** More uploads are in progress than `upload.max_in_progress`; finish or abort one. */
+  UPLOAD_LIMIT: "UPLOAD_LIMIT",
   /** PROCESS or START arrived while no project is loaded or started. */
   NOT_STARTED: "NOT_STARTED",
   /** The project failed to import, to run `init()`, or its executable failed to start. */
@@ -61,6 +82,8 @@ export const ErrorCode = {
   WORKER_EXITED: "WORKER_EXITED",
   /** The worker is not running (starting, or stopped after a crash loop). */
   WORKER_UNAVAILABLE: "WORKER_UNAVAILABLE",
+  /** The worker or the project's process stopped answering its heartbeat and was restarted. */
+  HUNG: "HUNG",
   /** The agent is shutting down and takes no more work. */
   SHUTTING_DOWN: "SHUTTING_DOWN",
   /** An unexpected internal failure; the message says what. */
