@@ -19,14 +19,24 @@ export interface StartAgentOptions {
   storage?: string;
   /** Show the agent's log on stderr (benchmarks keep it quiet). */
   verbose?: boolean;
+  /**
+   * The operator token given as `ROBOT_AGENT_TOKEN` (default: a fresh random one; `null`
+   * starts the agent without one, as a first start on a robot would be).
+   */
+  token?: string | null;
+  /** More environment for the agent. */
+  env?: Record<string, string>;
 }
 
 /** A running agent process. */
 export class Agent {
   readonly child: Deno.ChildProcess;
   readonly storage: string;
+  /** The URL a client connects to, with the operator token in it when there is one. */
   readonly url: string;
   readonly port: number;
+  /** The operator token the agent was started with, if any. */
+  readonly token: string | undefined;
   #log: string[];
   #ownsStorage: boolean;
   #exited: Promise<Deno.CommandStatus>;
@@ -38,11 +48,13 @@ export class Agent {
     log: string[],
     ownsStorage: boolean,
     exited: Promise<Deno.CommandStatus>,
+    token: string | undefined,
   ) {
     this.child = child;
     this.storage = storage;
     this.port = port;
-    this.url = `ws://127.0.0.1:${port}/ws`;
+    this.token = token;
+    this.url = withToken(`ws://127.0.0.1:${port}/ws`, token);
     this.#log = log;
     this.#ownsStorage = ownsStorage;
     this.#exited = exited;
@@ -59,8 +71,10 @@ export class Agent {
   }
 
   /** Opens a client connection. */
+  /** Opens a client connection with the agent's token (unless the path brings its own). */
   connect(path = "/ws"): Promise<Client> {
-    return Client.open(`ws://127.0.0.1:${this.port}${path}`);
+    const url = `ws://127.0.0.1:${this.port}${path}`;
+    return Client.open(/[?&]token=/.test(path) ? url : withToken(url, this.token));
   }
 
   /** Waits until the agent's log contains `text`. */
@@ -121,9 +135,14 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
   const deno = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
   // `NAME=value … deno run FLAGS main.ts`: the same environment, flags and entry point.
   const words = (deno.tasks.start as string).split(" ");
-  const env = Object.fromEntries(
-    words.filter((word) => /^[A-Z_]+=/.test(word)).map((word) => word.split("=", 2)),
-  );
+  const token = options.token === null ? undefined : options.token ?? testToken();
+  const env: Record<string, string> = {
+    ...Object.fromEntries(
+      words.filter((word) => /^[A-Z_]+=/.test(word)).map((word) => word.split("=", 2)),
+    ),
+    ...(token ? { ROBOT_AGENT_TOKEN: token } : {}),
+    ...options.env,
+  };
   const task = words.slice(words.indexOf("deno") + 1);
   const child = new Deno.Command(Deno.execPath(), {
     args: [...task, ...args],
@@ -156,7 +175,7 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     30_000,
   );
   try {
-    return new Agent(child, storage, await port.promise, log, ownsStorage, exited);
+    return new Agent(child, storage, await port.promise, log, ownsStorage, exited, token);
   } catch (error) {
     try {
       child.kill("SIGKILL");
@@ -168,6 +187,17 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A fresh random operator token for one test agent. */
+export function testToken(): string {
+  return `ra_test_${crypto.getRandomValues(new Uint8Array(16)).toHex()}`;
+}
+
+/** `url` with `?token=` (or `&token=`) added, when there is a token. */
+export function withToken(url: string, token: string | undefined): string {
+  if (!token) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
 }
 
 /** A message from the agent. */
