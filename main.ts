@@ -56,5 +56,12 @@ async function runCommandLine(argv: string[]): Promise<number> {
 
 if (import.meta.main) {
   const [mode, ...rest] = Deno.args;
-  Deno.exitCode = mode === "worker" ? await runWorkerMode(rest) : await runCommandLine(Deno.args);
+  if (mode === "worker") {
+    Deno.exitCode = await runWorkerMode(rest);
+  } else {
+    // Every resource, logging included, is released by the time a command returns. Exit
+    // then: a WebSocket whose peer vanished without a close frame otherwise keeps Deno's
+    // event loop alive ~7 s more (seen with Deno.serve's upgrade as well).
+    Deno.exit(await runCommandLine(Deno.args));
+  }
 }

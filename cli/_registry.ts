@@ -4,10 +4,12 @@
  * @module
  */
 import { type CliCommand, type CliContext, CliError, ExitCode } from "./_command.ts";
+import { installCommand } from "./_install.ts";
 import { serveCommand } from "./_serve.ts";
+import { tokenCommand } from "./_token.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [serveCommand];
+export const COMMANDS: readonly CliCommand[] = [serveCommand, tokenCommand, installCommand];
 
 function overview(version: string): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

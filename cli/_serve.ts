@@ -17,7 +17,9 @@ import {
 import { logger } from "../log.ts";
 import { setupLogging, shutdownLogging } from "../log_setup.ts";
 import { joinPath as join } from "../paths.ts";
+import { announceFirstToken, openAccess } from "./_access.ts";
 import { type CliCommand, type CliContext, CliError, ExitCode } from "./_command.ts";
+import { checkStorageAccess } from "./_storage_access.ts";
 
 const log = logger("cli", "serve");
 
@@ -155,8 +157,8 @@ async function readConfig(ctx: CliContext, argv: string[]): Promise<AgentConfig 
  */
 async function openAgent(ctx: CliContext, config: AgentConfig): Promise<AsyncDisposableStack> {
   const storage = config.storage.dir;
-  await Deno.mkdir(join(storage, "logs"), { recursive: true });
-  await Deno.mkdir(join(storage, "run"), { recursive: true });
+  // Creates logs/ and run/; an unwritable storage is one clear line, before logging opens.
+  await checkStorageAccess(storage);
   const stack = new AsyncDisposableStack();
   await setupLogging({
     level: config.log.level,
@@ -176,11 +178,14 @@ async function openAgent(ctx: CliContext, config: AgentConfig): Promise<AsyncDis
         maxFrameBytes: IPC_MAX_FRAME_BYTES,
       }),
     );
-    const gateway = stack.use(new WsGateway({ config, link: supervisor, version: ctx.version }));
+    const access = await openAccess(ctx, config);
+    const gateway = stack.use(
+      new WsGateway({ config, link: supervisor, version: ctx.version, tokens: access.tokens }),
+    );
     const started = supervisor.start();
-    const listening = Promise.withResolvers<Deno.NetAddr>();
+    let address;
     try {
-      gateway.listen({ onListen: (address) => listening.resolve(address) });
+      address = await gateway.listen();
     } catch (error) {
       started.catch(() => {});
       throw new Error(
@@ -189,11 +194,11 @@ async function openAgent(ctx: CliContext, config: AgentConfig): Promise<AsyncDis
         }`,
       );
     }
-    const address = await listening.promise;
     await started;
     log.info("Listening on ws://{host}:{port}/ws", { host: address.hostname, port: address.port });
     // Tests and scripts read the port from this line.
     ctx.out(`robot-agent ${ctx.version} listening on ws://${address.hostname}:${address.port}/ws`);
+    announceFirstToken(ctx, access, address, "ws");
     return stack;
   } catch (error) {
     log.fatal("Cannot start the agent: {error}", { error: String(error) });

@@ -27,6 +27,9 @@ export const ANONYMOUS_OPERATOR: Identity = { name: "anonymous", role: "operator
 
 let connections = 0;
 
+/** How a connection takes part: it controls the robot, or watches. */
+export type ConnectionRole = "controller" | "observer";
+
 /** One accepted WebSocket connection. */
 export class Connection {
   /** The socket. */
@@ -40,14 +43,24 @@ export class Connection {
    * cancel what it started before), else this connection alone.
    */
   readonly owner: string;
+  /** The client's address, for the log and `status`. */
+  readonly peer: string;
+  /** When it connected (ISO 8601). */
+  readonly since: string = new Date().toISOString();
+  /** Whether it holds the controller's slot or watches; set by {@linkcode Clients}. */
+  role: ConnectionRole = "observer";
   /** Set once the connection is given up; nothing more is written to it. */
   gone = false;
 
   /** Wraps an open socket. */
-  constructor(socket: WebSocket, options: { session?: string; identity: Identity }) {
+  constructor(
+    socket: WebSocket,
+    options: { session?: string; identity: Identity; peer?: string },
+  ) {
     this.socket = socket;
     this.session = options.session;
     this.identity = options.identity;
+    this.peer = options.peer ?? "local";
     this.owner = options.session !== undefined
       ? `session:${options.session}`
       : `connection:${++connections}`;
@@ -57,6 +70,15 @@ export class Connection {
 /** What is being delivered: results are never dropped silently; events may be. */
 export type DeliveryKind = "result" | "event";
 
+/** What `status` says of one connection. */
+export interface ConnectionInfo {
+  identity: string;
+  role: ConnectionRole;
+  session: string | null;
+  peer: string;
+  since: string;
+}
+
 /** Options for {@linkcode Clients}. */
 export interface ClientsOptions {
   config: AgentConfig["gateway"];
@@ -64,11 +86,12 @@ export interface ClientsOptions {
   onControllerGone(connection: Connection, why: string): void;
 }
 
-/** The controller's slot and what is delivered to it. */
+/** The controller's slot, the observers beside it, and what is delivered to them. */
 export class Clients {
   #config: AgentConfig["gateway"];
   #onControllerGone: ClientsOptions["onControllerGone"];
   #controller: Connection | undefined;
+  #observers = new Set<Connection>();
   #sessions: SessionStore;
   #droppedEvents = 0;
   #droppedResults = 0;
@@ -80,12 +103,30 @@ export class Clients {
     this.#sessions = new SessionStore({
       maxResults: options.config.session_max_results,
       maxAgeS: options.config.session_max_age_s,
+      maxBytes: options.config.session_max_bytes,
     });
   }
 
   /** The connection holding the slot, if any. */
   get controller(): Connection | undefined {
     return this.#controller;
+  }
+
+  /** Who is connected, controller first. */
+  list(): ConnectionInfo[] {
+    const all = [...(this.#controller ? [this.#controller] : []), ...this.#observers];
+    return all.map((c) => ({
+      identity: c.identity.name,
+      role: c.role,
+      session: c.session ?? null,
+      peer: c.peer,
+      since: c.since,
+    }));
+  }
+
+  /** The identity that created a session, if it exists. */
+  sessionOwner(session: string): string | undefined {
+    return this.#sessions.ownerOf(session);
   }
 
   /** Counters the client can see in `status`. */
@@ -103,24 +144,69 @@ export class Clients {
    */
   attach(connection: Connection): boolean {
     if (this.#controller) return false;
+    this.#observers.delete(connection);
     this.#controller = connection;
-    log.info("Client connected (session {session})", { session: connection.session ?? "none" });
-    if (connection.session !== undefined) {
-      const held = this.#sessions.attach(connection.session);
-      if (held.length > 0) log.info("Replaying {n} held results", { n: held.length });
-      for (const text of held) connection.socket.send(text);
-    }
+    connection.role = "controller";
+    log.info("{identity} controls the robot (session {session}, from {peer})", {
+      identity: connection.identity.name,
+      session: connection.session ?? "none",
+      peer: connection.peer,
+    });
+    this.#replay(connection);
     return true;
   }
 
-  /** Gives up a connection: frees the slot and keeps its session's results. */
+  /** Adds a watching connection; false past `gateway.max_observers`. */
+  observe(connection: Connection): boolean {
+    if (this.#observers.size >= this.#config.max_observers) return false;
+    this.#observers.add(connection);
+    connection.role = "observer";
+    log.info("{identity} observes (from {peer})", {
+      identity: connection.identity.name,
+      peer: connection.peer,
+    });
+    this.#replay(connection);
+    return true;
+  }
+
+  /**
+   * Takes the slot from the controller without the safety stop the caller has already
+   * run: the old controller is detached quietly (its session keeps its results).
+   */
+  unseat(why: string): Connection | undefined {
+    const old = this.#controller;
+    if (!old) return undefined;
+    this.#controller = undefined;
+    old.gone = true;
+    if (old.session !== undefined) this.#sessions.detach(old.session);
+    log.info("{identity} lost control: {why}", { identity: old.identity.name, why });
+    return old;
+  }
+
+  /** Stops counting a connection as an observer (it is about to become the controller). */
+  detachObserver(connection: Connection): void {
+    this.#observers.delete(connection);
+  }
+
+  /** Gives up a connection: frees its place and keeps its session's results. */
   detach(connection: Connection, why: string): void {
     if (connection.gone) return;
     connection.gone = true;
+    if (this.#observers.delete(connection)) {
+      if (connection.session !== undefined) this.#sessions.detach(connection.session);
+      return;
+    }
     if (this.#controller !== connection) return;
     this.#controller = undefined;
     if (connection.session !== undefined) this.#sessions.detach(connection.session);
     this.#onControllerGone(connection, why);
+  }
+
+  #replay(connection: Connection): void {
+    if (connection.session === undefined) return;
+    const held = this.#sessions.attach(connection.session, connection.identity.name);
+    if (held.length > 0) log.info("Replaying {n} held results", { n: held.length });
+    for (const text of held) connection.socket.send(text);
   }
 
   /**
@@ -128,24 +214,34 @@ export class Clients {
    * results for a session that is away are held for it.
    */
   deliver(origin: Connection, message: ServerMessage, kind: DeliveryKind): void {
-    const client = this.#controller;
-    const target = client && (client === origin ||
-        (origin.session !== undefined && client.session === origin.session))
-      ? client
-      : undefined;
+    const target = this.#liveFor(origin);
     const text = encodeServerMessage(message);
     if (target && this.#write(target, text, kind)) return;
     if (kind === "event") {
       this.#droppedEvents++;
-    } else if (origin.session === undefined || !this.#sessions.hold(origin.session, text)) {
+      return;
+    }
+    const summary = origin.session === undefined ? undefined : summarize(message, text.length);
+    if (origin.session === undefined || !this.#sessions.hold(origin.session, text, { summary })) {
       this.#droppedResults++;
       log.warn("Result dropped: its client is gone and gave no session id");
     }
   }
 
-  /** Sends an event to the controller, if any; events are not kept for sessions. */
+  /** The live connection a message for `origin` goes to: itself, or its session's new one. */
+  #liveFor(origin: Connection): Connection | undefined {
+    if (!origin.gone) return origin;
+    if (origin.session === undefined) return undefined;
+    const all = [...(this.#controller ? [this.#controller] : []), ...this.#observers];
+    return all.find((c) =>
+      c.session === origin.session && c.identity.name === origin.identity.name
+    );
+  }
+
+  /** Sends an event to the controller and every observer; events are not kept for sessions. */
   broadcast(message: ServerMessage): void {
     if (this.#controller) this.deliver(this.#controller, message, "event");
+    for (const observer of this.#observers) this.deliver(observer, message, "event");
   }
 
   /** Writes unless the client is too far behind; returns whether it was written. */
@@ -163,4 +259,33 @@ export class Clients {
     socket.send(text);
     return true;
   }
+}
+
+/**
+ * A result cut down to its outcome, for a session over its byte cap: a callback keeps its
+ * object, method, `ok` and error code; a reply its status and code.
+ */
+function summarize(message: ServerMessage, bytes: number): string {
+  const data = message.data as {
+    object?: unknown;
+    method?: unknown;
+    ok?: unknown;
+    error?: { code?: unknown };
+  } | null;
+  const dropped = { dropped: "session_max_bytes", bytes };
+  const summary: ServerMessage = message.status === "callback"
+    ? {
+      status: "callback",
+      data: {
+        object: data?.object,
+        method: data?.method,
+        ok: data?.ok,
+        ...(data?.ok === false ? { error: { code: data.error?.code } } : {}),
+        ...dropped,
+      },
+    }
+    : { status: message.status, message: message.message, data: dropped };
+  if (message.id !== undefined) summary.id = message.id;
+  if (message.code !== undefined) summary.code = message.code;
+  return JSON.stringify(summary);
 }

@@ -18,6 +18,8 @@ export async function status(ctx: CommandContext): Promise<ServerMessage | undef
       ...clients.counters,
       calls_in_flight: calls.inFlight,
       session: ctx.connection.session ?? null,
+      you: { identity: ctx.identity.name, role: ctx.connection.role },
+      connections: clients.list(),
     },
     worker: { ...worker?.worker, pid: link.pid, restarts: link.restarts, state: link.state },
   };

@@ -95,3 +95,13 @@ export function uploadChunk(
   };
   return last ? holdingCalls(ctx, handle) : handle();
 }
+
+/** `upload_abort`: forgets an upload in progress and removes its partial file. */
+export async function uploadAbort(
+  ctx: CommandContext,
+  command: CommandOf<"upload_abort">,
+): Promise<ServerMessage | undefined> {
+  const res = await ctx.services.link.request("upload_abort", { upload_id: command.uploadId });
+  if (res.ok) ctx.services.uploads.delete(command.uploadId);
+  return answer(res, ctx.id);
+}

@@ -7,8 +7,9 @@ import { ErrorCode, errorMessage } from "../errors.ts";
 import { logger } from "../log.ts";
 import { cancel, processCall } from "./_cmd_calls.ts";
 import { rollback, start, update } from "./_cmd_project.ts";
+import { takeover } from "./_cmd_session.ts";
 import { status } from "./_cmd_status.ts";
-import { uploadBegin, uploadChunk } from "./_cmd_upload.ts";
+import { uploadAbort, uploadBegin, uploadChunk } from "./_cmd_upload.ts";
 import type { CommandContext, CommandHandler } from "./_context.ts";
 import type { ClientCommand, CommandName, CommandOf } from "./_protocol.ts";
 import { errorReply } from "./_replies.ts";
@@ -25,6 +26,25 @@ export const COMMANDS: { readonly [K in CommandName]: CommandHandler<K> } = {
   cancel,
   upload_begin: uploadBegin,
   upload_chunk: uploadChunk,
+  upload_abort: uploadAbort,
+  takeover,
+};
+
+/**
+ * Who may send each command: the controller only (it changes the robot or its project),
+ * or any connection (observers included).
+ */
+export const ACCESS: { readonly [K in CommandName]: "controller" | "any" } = {
+  update: "controller",
+  start: "controller",
+  process: "controller",
+  status: "any",
+  rollback: "controller",
+  cancel: "controller",
+  upload_begin: "controller",
+  upload_chunk: "controller",
+  upload_abort: "controller",
+  takeover: "any",
 };
 
 /**
@@ -33,6 +53,15 @@ export const COMMANDS: { readonly [K in CommandName]: CommandHandler<K> } = {
  */
 export async function runCommand(ctx: CommandContext, command: ClientCommand): Promise<void> {
   try {
+    if (ACCESS[command.command] === "controller" && ctx.connection.role !== "controller") {
+      ctx.reply(errorReply(
+        ErrorCode.FORBIDDEN,
+        `Command ${command.command} refused: this connection observes; only the controller ` +
+          "may deploy, start, call or cancel (send takeover to take control)",
+        { id: ctx.id },
+      ));
+      return;
+    }
     const handler = COMMANDS[command.command] as CommandHandler<CommandName>;
     const message = await handler(ctx, command as CommandOf<CommandName>);
     if (message) ctx.reply(message);

@@ -7,6 +7,7 @@ import type { AgentConfig } from "../config.ts";
 import type { ReplyMessage } from "../ipc/mod.ts";
 import type { CallRouter } from "./_calls.ts";
 import type { Clients, Connection, Identity } from "./_clients.ts";
+import type { Lease } from "./_lease.ts";
 import type { WorkerLink } from "./_link.ts";
 import type { CommandName, CommandOf } from "./_protocol.ts";
 import { type ClientId, reply, type ServerMessage } from "./_replies.ts";
@@ -24,6 +25,7 @@ export interface GatewayServices {
   readonly link: WorkerLink;
   readonly calls: CallRouter;
   readonly clients: Clients;
+  readonly lease: Lease;
   /** Chunked uploads by upload id (the zip's sha256). */
   readonly uploads: Map<string, UploadRoute>;
   /** The agent's version, reported by `status`. */

@@ -26,7 +26,9 @@ export type ClientCommand =
   | { command: "rollback"; id?: ClientId }
   | { command: "cancel"; id?: ClientId; callId: ClientId }
   | { command: "upload_begin"; id?: ClientId; size: number; sha256: string }
-  | { command: "upload_chunk"; id?: ClientId; uploadId: string; offset: number; data: Uint8Array };
+  | { command: "upload_chunk"; id?: ClientId; uploadId: string; offset: number; data: Uint8Array }
+  | { command: "upload_abort"; id?: ClientId; uploadId: string }
+  | { command: "takeover"; id?: ClientId };
 
 /** The name of a client command. */
 export type CommandName = ClientCommand["command"];
@@ -174,6 +176,12 @@ const PARSERS: { [K in CommandName]: (input: ParseInput) => CommandOf<K> } = {
     const data = decodeBase64(params.data, "chunk data", id);
     return { command: "upload_chunk", id, uploadId, offset, data };
   },
+  upload_abort: (input) => ({
+    command: "upload_abort",
+    id: input.id,
+    uploadId: requireString(input, "upload_id", "upload_abort").toLowerCase(),
+  }),
+  takeover: ({ id }) => ({ command: "takeover", id }),
 };
 
 /** Every command name, in the order the error for an unknown one lists them. */

@@ -3,17 +3,20 @@
  * message parsed and run through the command table, the worker's pushes sent back.
  *
  * {@linkcode WsGateway.handler} is the whole server as a function of a request, so it can
- * be tested without a socket; {@linkcode WsGateway.listen} is a thin `Deno.serve` around it.
+ * be tested without a socket; {@linkcode WsGateway.listen} puts the front door (the agent's
+ * own accept loop, `_front_door.ts`) around it.
  *
  * @module
  */
 import type { AgentConfig } from "../config.ts";
 import { ErrorCode, errorCode, errorMessage } from "../errors.ts";
-import { logger } from "../log.ts";
+import { admit, type Admitted, checkPlace } from "./_admission.ts";
 import { CallRouter } from "./_calls.ts";
-import { ANONYMOUS_OPERATOR, Clients, Connection, type Identity } from "./_clients.ts";
+import { ANONYMOUS_OPERATOR, Clients, Connection } from "./_clients.ts";
 import { runCommand } from "./_commands.ts";
 import type { CommandContext, GatewayServices } from "./_context.ts";
+import { FrontDoor, type PeerAddress, type RequestInfo } from "./_front_door.ts";
+import { Lease } from "./_lease.ts";
 import type { WorkerLink } from "./_link.ts";
 import {
   type ClientCommand,
@@ -21,10 +24,11 @@ import {
   parseTextMessage,
   ProtocolError,
 } from "./_protocol.ts";
+import { FailureLimiter } from "./_rate_limit.ts";
 import { errorReply, eventMessage, type ServerMessage } from "./_replies.ts";
-import { MAX_SESSION_ID_LENGTH } from "./_sessions.ts";
-
-const log = logger("gateway", "server");
+import { SafetyStops } from "./_safety.ts";
+import type { TokenStore } from "./_tokens.ts";
+import { type VirtualPeer, VirtualSocket } from "./_virtual.ts";
 
 /** Close code sent to a second client while one is connected. */
 export const CLOSE_BUSY = 4001;
@@ -39,14 +43,11 @@ export interface GatewayOptions {
   link: WorkerLink;
   /** The agent's version, reported by `status`. */
   version: string;
-}
-
-/** Options for {@linkcode WsGateway.listen}. */
-export interface ListenOptions {
-  /** Stops the server when aborted. */
-  signal?: AbortSignal;
-  /** Called with the bound address once listening. */
-  onListen?(address: Deno.NetAddr): void;
+  /**
+   * The identities whose tokens open a connection; none means every connection is an
+   * operator (`auth.required: false`, accepted only on loopback).
+   */
+  tokens?: TokenStore;
 }
 
 const TEXT_HEADERS = { "content-type": "text/plain; charset=utf-8" };
@@ -57,18 +58,28 @@ export class WsGateway implements AsyncDisposable {
   #services: GatewayServices;
   #clients: Clients;
   #calls: CallRouter;
-  #server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  #safety: SafetyStops;
+  #lease: Lease;
+  #limiter: FailureLimiter;
+  #tokens: TokenStore | undefined;
+  #door: FrontDoor | undefined;
   #closing = false;
-  /** The safety stops under way, which shutdown waits for. */
-  #stopping: Promise<void> = Promise.resolve();
 
   /** Creates the gateway and subscribes it to the worker link; nothing listens yet. */
   constructor(options: GatewayOptions) {
     const { config, link } = options;
     this.#config = config;
+    this.#tokens = options.tokens;
+    this.#safety = new SafetyStops(link);
     this.#clients = new Clients({
       config: config.gateway,
-      onControllerGone: (_, why) => this.#safetyStop(why),
+      onControllerGone: (_, why) => void this.#safety.run(why),
+    });
+    this.#lease = new Lease(this.#clients, this.#safety);
+    this.#limiter = new FailureLimiter({
+      maxFailures: config.auth.max_failures,
+      windowMs: config.auth.failure_window_s * 1000,
+      blockMs: config.auth.block_s * 1000,
     });
     this.#calls = new CallRouter({
       link,
@@ -79,6 +90,7 @@ export class WsGateway implements AsyncDisposable {
       link,
       calls: this.#calls,
       clients: this.#clients,
+      lease: this.#lease,
       uploads: new Map(),
       version: options.version,
       startedAt: Date.now(),
@@ -102,47 +114,80 @@ export class WsGateway implements AsyncDisposable {
   }
 
   /** The server as a function: HTTP answers, or the WebSocket upgrade. */
-  handler(): (request: Request) => Response {
-    return (request) => this.#handle(request);
-  }
-
-  /** Listens on `gateway.host:gateway.port`; a thin wrapper around {@linkcode handler}. */
-  listen(options: ListenOptions = {}): Deno.HttpServer<Deno.NetAddr> {
-    const { host, port } = this.#config.gateway;
-    this.#server = Deno.serve({
-      hostname: host,
-      port,
-      signal: options.signal,
-      onListen: (address) => options.onListen?.(address),
-    }, this.handler());
-    return this.#server;
+  handler(): (request: Request, info: RequestInfo) => Promise<Response> {
+    return (request, info) => this.#handle(request, info);
   }
 
   /**
-   * Takes an open WebSocket as a client connection: the controller, or refused `BUSY`.
-   * The handler calls it on each upgrade; tests may call it with a socket of their own.
+   * Listens on `gateway.host:gateway.port` through the front door (header timeout and
+   * connection caps); resolves with the bound address.
    */
-  accept(socket: WebSocket, options: { session?: string; identity?: Identity } = {}): void {
+  async listen(): Promise<PeerAddress> {
+    const { gateway } = this.#config;
+    this.#door = new FrontDoor({
+      hostname: gateway.host,
+      port: gateway.port,
+      headerTimeoutS: gateway.header_timeout_s,
+      maxConnections: gateway.max_connections,
+      maxPending: gateway.max_unauthenticated,
+      maxPendingPerAddress: gateway.max_unauthenticated_per_address,
+      handler: this.handler(),
+    });
+    return await this.#door.listen();
+  }
+
+  /**
+   * Takes an open WebSocket as a client connection: the controller, an observer, or
+   * refused `BUSY`. The handler calls it on each upgrade; tests may call it with a socket
+   * of their own. Resolves once the connection has its place.
+   */
+  async accept(
+    socket: WebSocket,
+    admitted: Partial<Admitted> & { peer?: string } = {},
+  ): Promise<void> {
     if (this.#closing) {
       socket.close(CLOSE_SHUTDOWN, "agent shutting down");
       return;
     }
-    const identity = options.identity ?? ANONYMOUS_OPERATOR;
-    const connection = new Connection(socket, { session: options.session, identity });
+    const identity = admitted.identity ?? ANONYMOUS_OPERATOR;
+    const connection = new Connection(socket, {
+      session: admitted.session,
+      identity,
+      peer: admitted.peer,
+    });
     socket.onerror = () => {};
-    if (!this.#clients.attach(connection)) {
+    socket.onclose = (event) =>
+      this.#clients.detach(connection, `client disconnected, close code ${event.code}`);
+    const placed = admitted.observe
+      ? this.#clients.observe(connection)
+      : admitted.takeover
+      ? await this.#lease.takeOver(connection)
+      : this.#clients.attach(connection);
+    if (!placed) {
       connection.gone = true;
-      const refusal = errorReply(
-        ErrorCode.BUSY,
-        "Connection refused: another client is connected",
-      );
-      socket.send(JSON.stringify(refusal));
+      const why = admitted.observe
+        ? `${this.#config.gateway.max_observers} observers are connected already`
+        : `another client is connected; add ?takeover=1 to take control, or ?observe=1 to watch`;
+      socket.send(JSON.stringify(errorReply(ErrorCode.BUSY, `Connection refused: ${why}`)));
       socket.close(CLOSE_BUSY, "another client is connected");
       return;
     }
     socket.onmessage = (event) => this.#onMessage(connection, event.data);
-    socket.onclose = (event) =>
-      this.#clients.detach(connection, `client disconnected, close code ${event.code}`);
+  }
+
+  /**
+   * Opens a connection that has no WebSocket (the fleet mode's commands over NATS): the
+   * same command table, lease and roles. Returns the socket stand-in, whose `receive`
+   * takes the client's messages and `close` ends the connection; resolves once it has its
+   * place (a refusal is sent to the peer and the socket is closed).
+   */
+  async openVirtual(
+    peer: VirtualPeer,
+    admitted: Partial<Admitted> & { peer?: string } = {},
+  ): Promise<VirtualSocket> {
+    const socket = new VirtualSocket(peer);
+    await this.accept(socket.asWebSocket, admitted);
+    return socket;
   }
 
   /** Stops taking connections, fails what is in flight, closes the client, stops listening. */
@@ -154,8 +199,8 @@ export class WsGateway implements AsyncDisposable {
       this.#clients.detach(client, "agent shutdown");
       client.socket.close(CLOSE_SHUTDOWN, "agent shutting down");
     }
-    await this.#stopping;
-    await this.#server?.shutdown();
+    await this.#safety.settled;
+    await this.#door?.close();
   }
 
   /** Shuts the gateway down (the agent's stop). */
@@ -163,42 +208,38 @@ export class WsGateway implements AsyncDisposable {
     return this.shutdown();
   }
 
-  /** Starts the safety stop in the worker; `#stopping` resolves when it is over. */
-  #safetyStop(why: string): void {
-    log.info("Running the safety stop ({why})", { why });
-    const began = performance.now();
-    const done = this.#services.link.request("safety_stop", { reason: why }).then((res) => {
-      const ms = Math.round((performance.now() - began) * 10) / 10;
-      if (res.ok) log.info("Safety stop done in {ms} ms", { ms, ran: res.data });
-      else log.warn("Safety stop failed after {ms} ms: {message}", { ms, message: res.message });
-    });
-    this.#stopping = Promise.all([this.#stopping, done]).then(() => {});
-  }
-
-  #handle(request: Request): Response {
+  async #handle(request: Request, info: RequestInfo): Promise<Response> {
     const url = new URL(request.url);
     const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
     if (url.pathname !== "/" && url.pathname !== "/ws") {
       return new Response("Not found\n", { status: 404, headers: TEXT_HEADERS });
     }
     if (!upgrade) {
+      const misplaced = checkPlace(request, this.#admissionContext());
+      if (misplaced) return misplaced;
       return new Response("robot-agent: connect a WebSocket client to /ws\n", {
         headers: TEXT_HEADERS,
       });
     }
-    const session = url.searchParams.get("session") ?? undefined;
-    if (session !== undefined && (session === "" || session.length > MAX_SESSION_ID_LENGTH)) {
-      return new Response(`session must be 1 to ${MAX_SESSION_ID_LENGTH} characters\n`, {
-        status: 400,
-        headers: TEXT_HEADERS,
-      });
-    }
-    const { socket, response } = Deno.upgradeWebSocket(request, {
+    const admitted = await admit(request, info.remoteAddr, this.#admissionContext());
+    if (admitted instanceof Response) return admitted;
+    const { socket, response } = info.upgrade({
+      protocol: admitted.protocol,
       idleTimeout: this.#config.gateway.idle_timeout_s,
     });
     socket.binaryType = "arraybuffer";
-    socket.onopen = () => this.accept(socket, { session });
+    socket.onopen = () => void this.accept(socket, { ...admitted, peer: info.remoteAddr.hostname });
     return response;
+  }
+
+  #admissionContext() {
+    return {
+      config: this.#config,
+      tokens: this.#tokens,
+      limiter: this.#limiter,
+      tls: this.#config.gateway.tls !== "off",
+      sessionOwner: (session: string) => this.#clients.sessionOwner(session),
+    };
   }
 
   /** The message's size in bytes; a UTF-16 length understates UTF-8 up to three times. */

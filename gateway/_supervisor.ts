@@ -90,8 +90,12 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
   #recentCrashes: number[] = [];
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #stopping = false;
+  /** Aborted by {@linkcode stop}: ends a spawn that is waiting for the worker to connect. */
+  #abort = new AbortController();
   #ready = WorkerSupervisor.#pendingReady();
   #exited: Promise<void> = Promise.resolve();
+  /** The launch under way, if any; settles (never rejects) once it succeeded or failed. */
+  #launching: Promise<void> = Promise.resolve();
 
   static #pendingReady(): PromiseWithResolvers<void> {
     const ready = Promise.withResolvers<void>();
@@ -184,11 +188,15 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
   /** Stops the worker: closes the channel, waits for its exit, kills it after a grace period. */
   async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.#stopping = true;
+    this.#abort.abort(new Error("the agent is stopping"));
     this.#ready.reject(new Error("stopping"));
     clearTimeout(this.#restartTimer);
     this.#channel?.close();
     const running = this.#process;
     if (running) await stopChild(running.child, { graceMs });
+    // A launch under way ends too: the abort stops a spawn that waits for the worker to
+    // connect, the closed channel a wait for ready.
+    await this.#launching;
     await this.#exited;
     this.#setState("stopped");
   }
@@ -223,7 +231,13 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
     return { t: "res", id, ok: false, code, message: `Cannot reach worker: ${why}` };
   }
 
-  async #launch(): Promise<void> {
+  #launch(): Promise<void> {
+    const launch = this.#spawnAndInit();
+    this.#launching = launch.catch(() => {});
+    return launch;
+  }
+
+  async #spawnAndInit(): Promise<void> {
     this.#setState("starting");
     const { command, ipcPath, config, maxFrameBytes } = this.#options;
     const running = await spawnConnected({
@@ -233,7 +247,13 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
       env: WORKER_ENV,
       timeoutMs: config.worker.start_timeout_s * 1000,
       what: "worker",
+      signal: this.#abort.signal,
     });
+    if (this.#stopping) {
+      // It connected just as stop() began: stop() cannot have seen it.
+      await running[Symbol.asyncDispose]();
+      throw new Error("Cannot start worker: the agent is stopping");
+    }
     this.#process = running;
     this.#exited = running.child.status.then((status) => this.#onExit(running, status));
     const ready = Promise.withResolvers<void>();
@@ -251,11 +271,42 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
     channel.closed.then(() =>
       ready.reject(new Error("Cannot start worker: it closed the channel"))
     );
-    await ready.promise;
+    await this.#untilReady(running, ready);
     this.#setState("running");
     this.#listener.onProject(project);
     this.#ready.resolve();
     log.info("Worker running: pid {pid}", { pid: running.pid });
+  }
+
+  /**
+   * Waits for the worker's `ready`, for at most `worker.start_timeout_s` plus
+   * `python.start_timeout_s`: its boot may start the current project, which has that
+   * long. A worker that is not ready by then, or closed the channel, is killed, so the
+   * caller's retry (a restart, or the agent's own exit) starts from nothing.
+   */
+  async #untilReady(
+    running: ConnectedChild,
+    ready: PromiseWithResolvers<void>,
+  ): Promise<void> {
+    const { worker, python } = this.#options.config;
+    const limitS = worker.start_timeout_s + python.start_timeout_s;
+    const keys = "worker.start_timeout_s + python.start_timeout_s";
+    const timer = setTimeout(
+      () => ready.reject(new Error(`Cannot start worker: not ready within ${limitS} s (${keys})`)),
+      limitS * 1000,
+    );
+    try {
+      await ready.promise;
+    } catch (error) {
+      // When stopping, stop() ends the process its own way, with its grace period.
+      if (!this.#stopping) {
+        await stopChild(running.child, { signal: "SIGKILL", graceMs: 0 });
+        await this.#exited;
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #onMessage(message: WorkerMessage, body: Uint8Array | undefined): void {
@@ -359,8 +410,10 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
         exit: how,
       });
     } catch (error) {
+      // Stopping ended the launch on purpose.
+      if (this.#stopping) return;
       log.error("Worker restart failed: {error}", { error: String(error) });
-      if (!this.#stopping) this.#scheduleRestart("start failure");
+      this.#scheduleRestart("start failure");
     }
   }
 }

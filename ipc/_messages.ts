@@ -83,6 +83,8 @@ export interface WorkerOps {
     params: { upload_id: string; offset: number };
     data: UploadProgress & { complete?: true } & Partial<ProjectData>;
   };
+  /** Forgets an upload in progress and removes its partial file. */
+  upload_abort: { params: { upload_id: string }; data: { upload_id: string; removed: boolean } };
 }
 
 /** Operations the gateway asks of the worker. */

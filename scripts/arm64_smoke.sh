@@ -30,15 +30,17 @@ arm_deno="$work/package/deno"
 export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
 "$arm_deno" --version | head -1
 # The npm packages are already in DENO_DIR from the native run; the emulated one reuses them.
-"$arm_deno" run --quiet --allow-net --allow-read --allow-write --allow-run --allow-env --allow-sys \
+token="ra_smoke_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+ROBOT_AGENT_TOKEN="$token" "$arm_deno" run --quiet --allow-net --allow-read --allow-write \
+  --allow-run --allow-env --allow-sys \
   main.ts --port 0 --host 127.0.0.1 --storage "$work/storage" >"$work/out" 2>"$work/err" &
 agent_pid=$!
 for _ in $(seq 1 120); do
   grep -q "listening on" "$work/out" && break
   sleep 1
 done
-url=$(grep -o 'ws://[^ ]*' "$work/out" | head -1)
-[ -n "$url" ] || { cat "$work/err"; echo "arm64 smoke: the agent did not start"; exit 1; }
-echo "aarch64 agent at $url"
+url="$(grep -o 'ws://[^ ]*' "$work/out" | head -1)?token=$token"
+grep -q "listening on" "$work/out" || { cat "$work/err"; echo "arm64 smoke: the agent did not start"; exit 1; }
+echo "aarch64 agent at ${url%%\?*}"
 python3 tests/seed_client.py "$url" | cut -c1-120
 echo "arm64 smoke: the seed flows passed on aarch64 Deno"

@@ -26,6 +26,8 @@ export interface StartAgentOptions {
   token?: string | null;
   /** More environment for the agent. */
   env?: Record<string, string>;
+  /** A program (and its arguments) the agent runs under, e.g. `["prlimit", "--nofile=256"]`. */
+  prefix?: string[];
 }
 
 /** A running agent process. */
@@ -38,6 +40,7 @@ export class Agent {
   /** The operator token the agent was started with, if any. */
   readonly token: string | undefined;
   #log: string[];
+  #stdout: string[];
   #ownsStorage: boolean;
   #exited: Promise<Deno.CommandStatus>;
 
@@ -49,7 +52,9 @@ export class Agent {
     ownsStorage: boolean,
     exited: Promise<Deno.CommandStatus>,
     token: string | undefined,
+    stdout: string[],
   ) {
+    this.#stdout = stdout;
     this.child = child;
     this.storage = storage;
     this.port = port;
@@ -63,6 +68,11 @@ export class Agent {
   /** Everything the agent wrote to stderr so far. */
   get log(): string {
     return this.#log.join("");
+  }
+
+  /** Everything the agent wrote to stdout so far. */
+  get stdout(): string {
+    return this.#stdout.join("");
   }
 
   /** Resolves with the exit status. */
@@ -144,8 +154,9 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     ...options.env,
   };
   const task = words.slice(words.indexOf("deno") + 1);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...task, ...args],
+  const prefix = options.prefix ?? [];
+  const child = new Deno.Command(prefix[0] ?? Deno.execPath(), {
+    args: [...prefix.slice(1), ...(prefix.length > 0 ? [Deno.execPath()] : []), ...task, ...args],
     env,
     cwd: ROOT,
     stdin: "null",
@@ -160,10 +171,12 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     }
   })();
   const port = Promise.withResolvers<number>();
+  const printed: string[] = [];
   const stdout = (async () => {
     let seen = "";
     for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
       seen += text;
+      printed.push(text);
       const match = /listening on ws:\/\/[^:]+:(\d+)\/ws/.exec(seen);
       if (match) port.resolve(Number(match[1]));
     }
@@ -175,7 +188,7 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     30_000,
   );
   try {
-    return new Agent(child, storage, await port.promise, log, ownsStorage, exited, token);
+    return new Agent(child, storage, await port.promise, log, ownsStorage, exited, token, printed);
   } catch (error) {
     try {
       child.kill("SIGKILL");

@@ -3,7 +3,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Client, delay, isAlive, makeZip, RawClient, startAgent } from "./_agent.ts";
+import {
+  type Client,
+  delay,
+  isAlive,
+  makeZip,
+  RawClient,
+  startAgent,
+  withToken,
+} from "./_agent.ts";
 
 const FRAGILE = `
 import asyncio
@@ -228,7 +236,7 @@ Deno.test("a full disk during UPDATE gives STORAGE_ERROR and the project keeps r
 
 Deno.test("a dead client that never answers pings frees the slot within the idle timeout", async () => {
   await using agent = await startAgent({ args: ["--idle-timeout", "1"] });
-  const dead = await RawClient.open(agent.port);
+  const dead = await RawClient.open(agent.port, withToken("/ws", agent.token));
   try {
     const busy = await agent.connect();
     assert.equal((await busy.next()).code, "BUSY");
@@ -294,7 +302,7 @@ Deno.test("a client that stops reading is closed with 4008 and its results wait 
     await setup.deploy({ "main.py": FRAGILE });
   }
   await agent.waitForLog("Running the safety stop");
-  const slow = await RawClient.open(agent.port, "/ws?session=slow");
+  const slow = await RawClient.open(agent.port, withToken("/ws?session=slow", agent.token));
   try {
     // 20 MB of events, far more than loopback's socket buffers absorb: past 64 KiB of
     // backlog they are skipped and counted.

@@ -4,7 +4,7 @@ Python stdlib only (a raw RFC 6455 client), as a robot team's first script would
 It knows nothing of ids, events or codes: it sends the seed's three commands and reads
 replies of the form {"status": "success|error|callback", "message": ..., "data": {...}}.
 
-Usage: python3 seed_client.py ws://HOST:PORT/ws
+Usage: python3 seed_client.py "ws://HOST:PORT/ws?token=TOKEN"
 Prints one JSON line per step; exits 0 when the seed flows behave as the seed says.
 """
 
@@ -24,10 +24,11 @@ class SeedClient:
         parts = urlparse(url)
         self.sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=30)
         key = base64.b64encode(os.urandom(16)).decode()
+        target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
         request = (
             "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             "Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).format(parts.path or "/", parts.hostname, parts.port, key)
+        ).format(target, parts.hostname, parts.port, key)
         self.sock.sendall(request.encode())
         response = b""
         while b"\r\n\r\n" not in response:

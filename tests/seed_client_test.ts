@@ -3,9 +3,33 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startAgent } from "./_agent.ts";
 
-Deno.test("a stdlib-only Python client written from the seed runs update, start and process", async () => {
+const PYTHON_38 = `${Deno.env.get("HOME")}/.pyenv/versions/3.8.18/bin/python3`;
+const HAS_PYTHON_38 = await Deno.stat(PYTHON_38).then(() => true, () => false);
+
+for (const python of ["python3", PYTHON_38]) {
+  Deno.test({
+    name: `a stdlib-only Python client written from the seed runs update, start and process (${
+      python === "python3" ? "python3" : "Python 3.8"
+    })`,
+    ignore: python === PYTHON_38 && !HAS_PYTHON_38,
+    fn: () => seedFlows(python),
+  });
+}
+
+Deno.test("a seed client without the token is refused before the upgrade", async () => {
   await using agent = await startAgent();
   const result = await new Deno.Command("python3", {
+    args: [join(import.meta.dirname ?? ".", "seed_client.py"), agent.url.replace(/\?token=.*/, "")],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.notEqual(result.code, 0);
+  assert.match(new TextDecoder().decode(result.stderr), /401/);
+});
+
+async function seedFlows(python: string): Promise<void> {
+  await using agent = await startAgent();
+  const result = await new Deno.Command(python, {
     args: [join(import.meta.dirname ?? ".", "seed_client.py"), agent.url],
     stdout: "piped",
     stderr: "piped",
@@ -22,4 +46,4 @@ Deno.test("a stdlib-only Python client written from the seed runs update, start 
     "process callback",
     "unknown method",
   ]);
-});
+}

@@ -1,10 +1,10 @@
 /**
  * End-to-end: chunked uploads with binary and base64 chunks, progress, resume after a
- * reconnect, and refusal of bad chunks.
+ * reconnect, refusal of bad chunks, and the limit on uploads in progress.
  */
 import assert from "node:assert/strict";
 import { encodeChunk } from "../gateway/mod.ts";
-import { type Client, makeZip, sha256, startAgent } from "./_agent.ts";
+import { type Client, makeZip, type Message, sha256, startAgent } from "./_agent.ts";
 
 async function bigProject(padding: number): Promise<Uint8Array> {
   const noise = new Uint8Array(padding);
@@ -170,4 +170,91 @@ Deno.test("chunks pipelined right behind upload_begin are stored in order", asyn
   assert.deepEqual(errors, []);
   const progress = client.received.filter((m) => m.event === "upload_progress");
   assert.equal(progress.length, chunks - 1);
+});
+
+/** The file descriptors process `pid` holds, and how many are partial uploads (`ls`: Deno reads /proc only with -A). */
+async function fileDescriptors(pid: number): Promise<{ total: number; parts: number }> {
+  const output = await new Deno.Command("ls", { args: ["-l", `/proc/${pid}/fd`] }).output();
+  assert.ok(output.success, new TextDecoder().decode(output.stderr));
+  const links = new TextDecoder().decode(output.stdout).split("\n").filter((l) => l.includes("->"));
+  return { total: links.length, parts: links.filter((l) => l.endsWith(".part")).length };
+}
+
+/** A distinct sha256-shaped upload id. */
+function uploadId(n: number): string {
+  return n.toString(16).padStart(64, "0");
+}
+
+/** Sends `upload_begin` for ids `from`…`to - 1`, in batches, and returns the replies in order. */
+async function beginMany(client: Client, from: number, to: number): Promise<Message[]> {
+  const replies: Message[] = [];
+  for (let at = from; at < to; at += 100) {
+    const batch = [];
+    for (let n = at; n < Math.min(to, at + 100); n++) {
+      batch.push(client.request({
+        command: "upload_begin",
+        id: `b${n}`,
+        params: { size: 1000, sha256: uploadId(n) },
+      }));
+    }
+    replies.push(...await Promise.all(batch));
+  }
+  return replies;
+}
+
+Deno.test("2,100 upload_begins are refused UPLOAD_LIMIT past the fourth and the worker keeps serving", async () => {
+  await using agent = await startAgent();
+  await using client = await agent.connect();
+  const before = await client.request({ command: "status", id: "before" });
+  const pid = before.data.worker.pid;
+  assert.equal(typeof pid, "number");
+  const idle = await fileDescriptors(pid);
+
+  const replies = await beginMany(client, 0, 2100);
+  assert.deepEqual(replies.slice(0, 4).map((r) => r.status), Array(4).fill("success"));
+  const refused = replies.slice(4);
+  assert.deepEqual([...new Set(refused.map((r) => r.code))], ["UPLOAD_LIMIT"]);
+  assert.match(refused[0].message, /^Cannot begin upload: 4 uploads are in progress.*upload_abort/);
+  assert.deepEqual(
+    refused[0].data.in_progress.map((u: { upload_id: string }) => u.upload_id),
+    [0, 1, 2, 3].map(uploadId),
+  );
+
+  // Still the same worker, serving calls, holding no file for the uploads it keeps.
+  assert.equal((await client.call("c", "sport_client", "GetState")).callback.data.ok, true);
+  const after = await client.request({ command: "status", id: "after" });
+  assert.equal(after.data.worker.pid, pid);
+  assert.equal(after.data.worker.restarts, 0);
+  const held = await fileDescriptors(pid);
+  assert.equal(held.parts, 0);
+  assert.ok(held.total <= idle.total + 8, `the worker holds ${held.total} fds, ${idle.total} idle`);
+  assert.deepEqual(
+    [...Deno.readDirSync(`${agent.storage}/uploads`)].map((e) => e.name).sort(),
+    [0, 1, 2, 3].map((n) => `${uploadId(n)}.part`),
+  );
+});
+
+Deno.test("upload_abort removes an upload in progress and frees its place under the limit", async () => {
+  await using agent = await startAgent({ config: "upload:\n  max_in_progress: 1\n" });
+  await using client = await agent.connect();
+  const [first, second] = await beginMany(client, 0, 2);
+  assert.equal(first.status, "success", first.message);
+  assert.equal(second.code, "UPLOAD_LIMIT");
+  assert.match(second.message, /1 uploads are in progress/);
+  const aborted = await client.request({
+    command: "upload_abort",
+    id: "abort",
+    params: { upload_id: uploadId(0) },
+  });
+  assert.equal(aborted.status, "success", aborted.message);
+  assert.deepEqual(aborted.data, { upload_id: uploadId(0), removed: true });
+  assert.deepEqual([...Deno.readDirSync(`${agent.storage}/uploads`)], []);
+  const again = await client.request({
+    command: "upload_abort",
+    id: "again",
+    params: { upload_id: uploadId(0) },
+  });
+  assert.deepEqual(again.data, { upload_id: uploadId(0), removed: false });
+  const [now] = await beginMany(client, 1, 2);
+  assert.equal(now.status, "success", now.message);
 });

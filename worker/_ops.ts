@@ -75,6 +75,10 @@ export const OPS: { readonly [K in WorkerOp]: OpHandler<K> } = {
     return { message: "Upload ready", data: { ...progress, offset: progress.received } };
   },
   upload_chunk: uploadChunk,
+  upload_abort: async (ctx, params) => {
+    const data = await ctx.uploads.abort(params.upload_id);
+    return { message: data.removed ? "Upload aborted" : "No such upload to abort", data };
+  },
 };
 
 /** Runs operation `op`; an unknown one (a gateway of another build) is `UNKNOWN_COMMAND`. */

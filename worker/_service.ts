@@ -70,6 +70,8 @@ export class WorkerService {
       }),
       uploads: new UploadManager(joinPath(storage, "uploads"), {
         maxBytes: config.upload.max_bytes,
+        maxInProgress: config.upload.max_in_progress,
+        staleMs: config.upload.stale_s * 1000,
         digest: pythonSha256(config.python.command),
       }),
       runner,
@@ -82,8 +84,9 @@ export class WorkerService {
 
   /** Opens storage and starts the current project if it was running before. */
   async boot(): Promise<void> {
-    const { store, stateFile, runner } = this.#ctx;
+    const { store, stateFile, runner, uploads } = this.#ctx;
     await store.open();
+    await uploads.open();
     if (!(await stateFile.read()).started) return;
     try {
       await runner.launch(store.current);
@@ -114,7 +117,7 @@ export class WorkerService {
   async shutdown(): Promise<void> {
     this.#abort.abort(new Error("Cannot deploy: the gateway is gone"));
     await this.#ctx.queue.idle();
-    this.#ctx.uploads.close();
+    await this.#ctx.uploads.close();
     await this.#ctx.runner.shutdown();
   }
 
