@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { type AgentConfig, ConfigError, loadConfig } from "../config.ts";
 import {
   IPC_MAX_FRAME_BYTES,
+  loadCertificate,
   type WorkerCommand,
   WorkerSupervisor,
   WsGateway,
@@ -179,8 +180,15 @@ async function openAgent(ctx: CliContext, config: AgentConfig): Promise<AsyncDis
       }),
     );
     const access = await openAccess(ctx, config);
+    const certificate = await loadCertificate(config.gateway.tls, storage);
     const gateway = stack.use(
-      new WsGateway({ config, link: supervisor, version: ctx.version, tokens: access.tokens }),
+      new WsGateway({
+        config,
+        link: supervisor,
+        version: ctx.version,
+        tokens: access.tokens,
+        certificate,
+      }),
     );
     const started = supervisor.start();
     let address;
@@ -195,10 +203,22 @@ async function openAgent(ctx: CliContext, config: AgentConfig): Promise<AsyncDis
       );
     }
     await started;
-    log.info("Listening on ws://{host}:{port}/ws", { host: address.hostname, port: address.port });
+    const scheme = certificate ? "wss" : "ws";
+    log.info("Listening on {scheme}://{host}:{port}/ws", {
+      scheme,
+      host: address.hostname,
+      port: address.port,
+    });
     // Tests and scripts read the port from this line.
-    ctx.out(`robot-agent ${ctx.version} listening on ws://${address.hostname}:${address.port}/ws`);
-    announceFirstToken(ctx, access, address, "ws");
+    ctx.out(
+      `robot-agent ${ctx.version} listening on ${scheme}://${address.hostname}:${address.port}/ws`,
+    );
+    if (certificate) {
+      ctx.out(
+        `TLS certificate (${certificate.source}) SHA-256 fingerprint: ${certificate.fingerprint}`,
+      );
+    }
+    announceFirstToken(ctx, access, address, scheme);
     return stack;
   } catch (error) {
     log.fatal("Cannot start the agent: {error}", { error: String(error) });

@@ -60,6 +60,17 @@ export interface FrontDoorOptions {
   maxPending: number;
   maxPendingPerAddress: number;
   handler: RequestHandler;
+  /**
+   * Set when the door sits behind the TLS door on loopback: each connection must open
+   * with `ROBOT-AGENT-PEER SECRET ADDRESS PORT\r\n`, naming the client the TLS door
+   * accepted; a connection without it is closed.
+   */
+  preambleSecret?: string;
+}
+
+/** The first line the TLS door writes to the plain door for each connection. */
+export function peerPreamble(secret: string, peer: PeerAddress): string {
+  return `ROBOT-AGENT-PEER ${secret} ${peer.hostname} ${peer.port}\r\n`;
 }
 
 /** The soft limit on open files of this process, from /proc (Linux); undefined elsewhere. */
@@ -76,7 +87,10 @@ export function openFileLimit(): number | undefined {
 /** One connection: its socket, its peer, and whether its request is in yet. */
 interface Visitor {
   socket: net.Socket;
+  /** The client: the socket's peer, or the one the TLS door names in its preamble. */
   peer: PeerAddress;
+  /** The address its pending count was kept under (the socket's peer). */
+  countedAs: string;
   pending: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -188,7 +202,13 @@ export class FrontDoor implements AsyncDisposable {
       socket.destroy();
       return;
     }
-    const visitor: Visitor = { socket, peer, pending: true, timer: undefined };
+    const visitor: Visitor = {
+      socket,
+      peer,
+      countedAs: peer.hostname,
+      pending: true,
+      timer: undefined,
+    };
     this.#visitors.add(visitor);
     this.#pending++;
     this.#pendingByAddress.set(peer.hostname, fromPeer + 1);
@@ -212,16 +232,29 @@ export class FrontDoor implements AsyncDisposable {
     visitor.pending = false;
     clearTimeout(visitor.timer);
     this.#pending--;
-    const left = (this.#pendingByAddress.get(visitor.peer.hostname) ?? 1) - 1;
-    if (left > 0) this.#pendingByAddress.set(visitor.peer.hostname, left);
-    else this.#pendingByAddress.delete(visitor.peer.hostname);
+    const left = (this.#pendingByAddress.get(visitor.countedAs) ?? 1) - 1;
+    if (left > 0) this.#pendingByAddress.set(visitor.countedAs, left);
+    else this.#pendingByAddress.delete(visitor.countedAs);
   }
 
   #readHead(visitor: Visitor): void {
     const { socket } = visitor;
     let buffered: Buffer = Buffer.alloc(0);
+    let preamble = this.#options.preambleSecret !== undefined;
     const onData = (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      if (preamble) {
+        const line = buffered.indexOf("\r\n");
+        if (line < 0) return;
+        const peer = this.#readPreamble(buffered.subarray(0, line).toString("latin1"));
+        if (!peer) {
+          socket.destroy();
+          return;
+        }
+        visitor.peer = peer;
+        preamble = false;
+        buffered = buffered.subarray(line + 2);
+      }
       const end = buffered.indexOf("\r\n\r\n");
       if (end < 0) {
         if (buffered.length > MAX_HEAD_BYTES) {
@@ -243,6 +276,12 @@ export class FrontDoor implements AsyncDisposable {
       });
     };
     socket.on("data", onData);
+  }
+
+  #readPreamble(line: string): PeerAddress | undefined {
+    const [word, secret, hostname, port] = line.split(" ");
+    if (word !== "ROBOT-AGENT-PEER" || secret !== this.#options.preambleSecret) return undefined;
+    return { hostname, port: Number(port) };
   }
 
   async #serve(visitor: Visitor, head: string, rest: Uint8Array): Promise<void> {

@@ -27,6 +27,8 @@ import {
 import { FailureLimiter } from "./_rate_limit.ts";
 import { errorReply, eventMessage, type ServerMessage } from "./_replies.ts";
 import { SafetyStops } from "./_safety.ts";
+import type { TlsCertificate } from "./_tls.ts";
+import { TlsDoor } from "./_tls_door.ts";
 import type { TokenStore } from "./_tokens.ts";
 import { type VirtualPeer, VirtualSocket } from "./_virtual.ts";
 
@@ -48,6 +50,8 @@ export interface GatewayOptions {
    * operator (`auth.required: false`, accepted only on loopback).
    */
   tokens?: TokenStore;
+  /** Serve `wss://` with this certificate (`gateway.tls`); none serves `ws://`. */
+  certificate?: TlsCertificate;
 }
 
 const TEXT_HEADERS = { "content-type": "text/plain; charset=utf-8" };
@@ -63,6 +67,8 @@ export class WsGateway implements AsyncDisposable {
   #limiter: FailureLimiter;
   #tokens: TokenStore | undefined;
   #door: FrontDoor | undefined;
+  #tlsDoor: TlsDoor | undefined;
+  #certificate: TlsCertificate | undefined;
   #closing = false;
 
   /** Creates the gateway and subscribes it to the worker link; nothing listens yet. */
@@ -70,6 +76,7 @@ export class WsGateway implements AsyncDisposable {
     const { config, link } = options;
     this.#config = config;
     this.#tokens = options.tokens;
+    this.#certificate = options.certificate;
     this.#safety = new SafetyStops(link);
     this.#clients = new Clients({
       config: config.gateway,
@@ -124,16 +131,37 @@ export class WsGateway implements AsyncDisposable {
    */
   async listen(): Promise<PeerAddress> {
     const { gateway } = this.#config;
+    const certificate = this.#certificate;
+    // With TLS the plain door listens on loopback only, behind the TLS door, which does
+    // the per-address counting (everything reaches the plain door from 127.0.0.1).
+    const secret = certificate ? crypto.randomUUID() : undefined;
     this.#door = new FrontDoor({
+      hostname: certificate ? "127.0.0.1" : gateway.host,
+      port: certificate ? 0 : gateway.port,
+      headerTimeoutS: gateway.header_timeout_s,
+      maxConnections: gateway.max_connections,
+      maxPending: gateway.max_unauthenticated,
+      maxPendingPerAddress: certificate
+        ? gateway.max_unauthenticated
+        : gateway.max_unauthenticated_per_address,
+      handler: this.handler(),
+      preambleSecret: secret,
+    });
+    const plain = await this.#door.listen();
+    if (!certificate) return plain;
+    this.#tlsDoor = new TlsDoor({
       hostname: gateway.host,
       port: gateway.port,
+      cert: certificate.cert,
+      key: certificate.key,
+      innerPort: plain.port,
+      secret: secret!,
       headerTimeoutS: gateway.header_timeout_s,
       maxConnections: gateway.max_connections,
       maxPending: gateway.max_unauthenticated,
       maxPendingPerAddress: gateway.max_unauthenticated_per_address,
-      handler: this.handler(),
     });
-    return await this.#door.listen();
+    return await this.#tlsDoor.listen();
   }
 
   /**
@@ -200,6 +228,7 @@ export class WsGateway implements AsyncDisposable {
       client.socket.close(CLOSE_SHUTDOWN, "agent shutting down");
     }
     await this.#safety.settled;
+    await this.#tlsDoor?.close();
     await this.#door?.close();
   }
 
@@ -237,7 +266,7 @@ export class WsGateway implements AsyncDisposable {
       config: this.#config,
       tokens: this.#tokens,
       limiter: this.#limiter,
-      tls: this.#config.gateway.tls !== "off",
+      tls: this.#certificate !== undefined,
       sessionOwner: (session: string) => this.#clients.sessionOwner(session),
     };
   }

@@ -18,6 +18,7 @@ export {
 export { CLOSE_TOO_SLOW } from "./_clients.ts";
 export type { WorkerLink, WorkerLinkListener, WorkerState } from "./_link.ts";
 export { type VirtualPeer, VirtualSocket } from "./_virtual.ts";
+export { certificateFingerprint, loadCertificate, type TlsCertificate } from "./_tls.ts";
 export { type SupervisorOptions, type WorkerCommand, WorkerSupervisor } from "./_supervisor.ts";
 export {
   ENV_IDENTITY,

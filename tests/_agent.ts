@@ -177,7 +177,7 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
       seen += text;
       printed.push(text);
-      const match = /listening on ws:\/\/[^:]+:(\d+)\/ws/.exec(seen);
+      const match = /listening on wss?:\/\/[^:]+:(\d+)\/ws/.exec(seen);
       if (match) port.resolve(Number(match[1]));
     }
     port.reject(new Error(`Agent exited before listening:\n${seen}\n${log.join("")}`));
