@@ -110,6 +110,7 @@ const SCHEMA: Field = {
         restart_max_delay_ms: int(5000, 0, 600_000),
         crash_loop_restarts: int(5, 1, 1000),
         crash_loop_window_s: num(60, 1, 3600),
+        hang_timeout_s: num(5, 0.5, 600),
       },
     },
     zip: {
@@ -153,6 +154,7 @@ const SCHEMA: Field = {
           kind: "calls",
           default: [{ object: "sport_client", method: "StopMove", args: {} }],
         },
+        link_timeout_ms: int(500, 100, 60_000),
       },
     },
   },
@@ -198,6 +200,7 @@ export interface AgentConfig {
     restart_max_delay_ms: number;
     crash_loop_restarts: number;
     crash_loop_window_s: number;
+    hang_timeout_s: number;
   };
   zip: { max_entries: number; max_uncompressed_bytes: number; max_ratio: number };
   upload: { max_bytes: number; max_chunk_bytes: number; max_in_progress: number; stale_s: number };
@@ -209,7 +212,14 @@ export interface AgentConfig {
     hard_grace_s: number;
   };
   cpp: { stop_signal: Deno.Signal; stop_grace_s: number };
-  safety: { on_disconnect: SafetyCall[] };
+  safety: {
+    on_disconnect: SafetyCall[];
+    /**
+     * A controller silent this long (no frame, no pong) is taken for a lost link: the
+     * safety stop runs; its slot is kept for it for `gateway.idle_timeout_s`.
+     */
+    link_timeout_ms: number;
+  };
 }
 
 /** Overrides from the command line; they win over the file. */

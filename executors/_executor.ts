@@ -22,6 +22,8 @@ export interface CallOptions {
    * for passing on unparsed, instead of parsing it into `result`.
    */
   rawResult?: boolean;
+  /** Seconds the call may run, instead of the executor's default timeout. */
+  timeoutS?: number;
 }
 
 /** One thing a safety stop did: a call's outcome, or a signal sent. */

@@ -206,8 +206,10 @@ export class PythonExecutor implements Executor {
       }
       this.#pending.set(id, { object, method, raw: options.rawResult === true, resolve });
       try {
-        if (args instanceof Uint8Array) this.#channel.send({ t: "call", id, object, method }, args);
-        else this.#channel.send({ t: "call", id, object, method, args });
+        const timeout = options.timeoutS === undefined ? {} : { timeout: options.timeoutS };
+        if (args instanceof Uint8Array) {
+          this.#channel.send({ t: "call", id, object, method, ...timeout }, args);
+        } else this.#channel.send({ t: "call", id, object, method, args, ...timeout });
       } catch (error) {
         // Args over the frame limit: the gateway's own limit is lower, so only a bug.
         this.#pending.delete(id);

@@ -31,6 +31,23 @@ export interface CallRequest {
   args: Record<string, unknown>;
   /** The client's message length, which bounds the args' JSON (long args go as bytes). */
   size: number;
+  /** Seconds the call may run, when the client asked for less than the default. */
+  timeoutS?: number;
+}
+
+/** What the gateway counts of calls since it started (worker restarts do not reset it). */
+export interface CallCounters {
+  accepted: number;
+  completed: number;
+  failed: number;
+  refused: number;
+}
+
+/** Why calls are refused for now: the robot is e-stopped. */
+export interface EstopState {
+  by: string;
+  reason: string;
+  at: string;
 }
 
 /** Where a call's callback goes. */
@@ -72,6 +89,10 @@ export class CallRouter {
   #byClientId = new Map<string, number>();
   #nextId = 1;
   #closed: { code: ErrorCode; message: string } | undefined;
+  #counters: CallCounters = { accepted: 0, completed: 0, failed: 0, refused: 0 };
+  #estop: EstopState | undefined;
+  /** Calls cancelled by an e-stop: their callbacks say so. */
+  #estopCancelled = new Set<number>();
 
   /** Creates a router over a worker link. */
   constructor(options: CallRouterOptions) {
@@ -82,6 +103,44 @@ export class CallRouter {
   /** Calls sent and not yet answered. */
   get inFlight(): number {
     return this.#routes.size;
+  }
+
+  /** Counts since the gateway started. */
+  get counters(): CallCounters & { in_flight: number; held: number } {
+    return { ...this.#counters, in_flight: this.#routes.size, held: this.#held.length };
+  }
+
+  /** The e-stop in force, if any. */
+  get estop(): EstopState | undefined {
+    return this.#estop;
+  }
+
+  /**
+   * E-stops: from now on calls are refused `ESTOPPED`; held calls are refused at once and
+   * every call in flight is asked to stop (its callback says `CANCELLED`, reason `estop`).
+   * Returns how many were cancelled.
+   */
+  engageEstop(state: EstopState): number {
+    this.#estop = state;
+    let cancelled = 0;
+    for (const held of this.#held.splice(0)) {
+      cancelled++;
+      held.resolve(errorReply(ErrorCode.CANCELLED, `Call cancelled: e-stop by ${state.by}`, {
+        id: held.request.clientId,
+        data: { object: held.request.object, method: held.request.method, reason: "estop" },
+      }));
+    }
+    for (const id of this.#routes.keys()) {
+      cancelled++;
+      this.#estopCancelled.add(id);
+      this.#link.cancel(id);
+    }
+    return cancelled;
+  }
+
+  /** Releases the e-stop: calls are taken again. */
+  releaseEstop(): void {
+    this.#estop = undefined;
   }
 
   /** The table calls are judged against now. */
@@ -150,6 +209,11 @@ export class CallRouter {
     const route = this.#routes.get(id);
     if (!route) return;
     this.#routes.delete(id);
+    if (outcome.ok) this.#counters.completed++;
+    else this.#counters.failed++;
+    if (this.#estopCancelled.delete(id) && outcome.error?.code === ErrorCode.CANCELLED) {
+      outcome = { ...outcome, error: { ...outcome.error, reason: "estop" } };
+    }
     if (route.clientId !== undefined) {
       const key = ownerKey(route.origin, route.clientId);
       if (this.#byClientId.get(key) === id) this.#byClientId.delete(key);
@@ -192,15 +256,22 @@ export class CallRouter {
 
   #send(request: CallRequest): ServerMessage {
     const refusal = this.#refusal(request);
-    if (refusal) return refusal;
+    if (refusal) {
+      this.#counters.refused++;
+      return refusal;
+    }
     const { origin, clientId, object, method, args } = request;
     const id = this.#nextId++;
     this.#routes.set(id, { origin, clientId, object, method });
     if (clientId !== undefined) this.#byClientId.set(ownerKey(origin, clientId), id);
+    const timeout = request.timeoutS === undefined ? {} : { timeout_s: request.timeoutS };
     // Long args go as the frame's body, which the worker passes to the project unparsed.
     const sent = request.size > INLINE_JSON_LIMIT
-      ? this.#link.call({ t: "call", id, object, method }, encoder.encode(JSON.stringify(args)))
-      : this.#link.call({ t: "call", id, object, method, args });
+      ? this.#link.call(
+        { t: "call", id, object, method, ...timeout },
+        encoder.encode(JSON.stringify(args)),
+      )
+      : this.#link.call({ t: "call", id, object, method, args, ...timeout });
     if (!sent) {
       this.#routes.delete(id);
       if (clientId !== undefined) this.#byClientId.delete(ownerKey(origin, clientId));
@@ -208,6 +279,7 @@ export class CallRouter {
         id: clientId,
       });
     }
+    this.#counters.accepted++;
     return reply("success", "Call accepted", { id: clientId, data: { object, method } });
   }
 
@@ -215,6 +287,13 @@ export class CallRouter {
     const { clientId: id, object, method } = request;
     const refuse = (code: ErrorCode, message: string) => errorReply(code, message, { id });
     if (this.#closed) return refuse(this.#closed.code, this.#closed.message);
+    if (this.#estop) {
+      return refuse(
+        ErrorCode.ESTOPPED,
+        `Cannot call method: the robot is e-stopped (by ${this.#estop.by}: ${this.#estop.reason}); ` +
+          "the controller sends estop_release to go on",
+      );
+    }
     const table = this.#table;
     if (table === undefined) {
       const why = this.#link.state === "crashed"
@@ -235,6 +314,13 @@ export class CallRouter {
       );
     }
     const methods = this.#objects.get(object);
+    if (id !== undefined && this.#byClientId.has(ownerKey(request.origin, id))) {
+      return refuse(
+        ErrorCode.DUPLICATE_ID,
+        `Cannot call method: a call with id ${JSON.stringify(id)} is still in flight; ` +
+          "use a new id for each call",
+      );
+    }
     if (!methods) {
       const known = Object.keys(table.objects).join(", ") || "none";
       return refuse(

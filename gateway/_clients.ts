@@ -79,6 +79,18 @@ export interface ConnectionInfo {
   since: string;
 }
 
+/** The slot kept for a controller whose link went dark, until it is back or the time is up. */
+export interface Reservation {
+  identity: string;
+  session: string | undefined;
+  /** Why the robot was stopped. */
+  reason: string;
+  /** When the safety stop ran (ISO 8601). */
+  at: string;
+  /** `Date.now()` past which the slot is free again. */
+  until: number;
+}
+
 /** Options for {@linkcode Clients}. */
 export interface ClientsOptions {
   config: AgentConfig["gateway"];
@@ -92,6 +104,7 @@ export class Clients {
   #onControllerGone: ClientsOptions["onControllerGone"];
   #controller: Connection | undefined;
   #observers = new Set<Connection>();
+  #reservation: Reservation | undefined;
   #sessions: SessionStore;
   #droppedEvents = 0;
   #droppedResults = 0;
@@ -124,6 +137,12 @@ export class Clients {
     }));
   }
 
+  /** The slot kept for a controller whose link went dark, while it is kept. */
+  get reservation(): Reservation | undefined {
+    if (this.#reservation && Date.now() > this.#reservation.until) this.#reservation = undefined;
+    return this.#reservation;
+  }
+
   /** The identity that created a session, if it exists. */
   sessionOwner(session: string): string | undefined {
     return this.#sessions.ownerOf(session);
@@ -142,8 +161,11 @@ export class Clients {
    * Gives the slot to a connection and sends it what its session held; false when the
    * slot is taken.
    */
-  attach(connection: Connection): boolean {
+  attach(connection: Connection, options: { takeover?: boolean } = {}): boolean {
     if (this.#controller) return false;
+    const kept = this.reservation;
+    if (kept && kept.identity !== connection.identity.name && !options.takeover) return false;
+    this.#reservation = undefined;
     this.#observers.delete(connection);
     this.#controller = connection;
     connection.role = "controller";
@@ -153,6 +175,14 @@ export class Clients {
       peer: connection.peer,
     });
     this.#replay(connection);
+    if (kept) {
+      // It is back: tell it the robot was stopped while it was away, and why.
+      this.deliver(connection, {
+        status: "callback",
+        event: "safety_stop",
+        data: { reason: kept.reason, at: kept.at, link_lost: true },
+      }, "event");
+    }
     return true;
   }
 
@@ -188,8 +218,11 @@ export class Clients {
     this.#observers.delete(connection);
   }
 
-  /** Gives up a connection: frees its place and keeps its session's results. */
-  detach(connection: Connection, why: string): void {
+  /**
+   * Gives up a connection: frees its place and keeps its session's results. A controller
+   * whose link went dark (`linkLost`) keeps the slot for `gateway.idle_timeout_s`.
+   */
+  detach(connection: Connection, why: string, options: { linkLost?: boolean } = {}): void {
     if (connection.gone) return;
     connection.gone = true;
     if (this.#observers.delete(connection)) {
@@ -199,6 +232,15 @@ export class Clients {
     if (this.#controller !== connection) return;
     this.#controller = undefined;
     if (connection.session !== undefined) this.#sessions.detach(connection.session);
+    if (options.linkLost) {
+      this.#reservation = {
+        identity: connection.identity.name,
+        session: connection.session,
+        reason: why,
+        at: new Date().toISOString(),
+        until: Date.now() + this.#config.idle_timeout_s * 1000,
+      };
+    }
     this.#onControllerGone(connection, why);
   }
 

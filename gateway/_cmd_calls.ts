@@ -13,6 +13,14 @@ export function processCall(
   ctx: CommandContext,
   command: CommandOf<"process">,
 ): Promise<ServerMessage | undefined> {
+  const ceiling = ctx.services.config.python.call_timeout_s;
+  if (command.timeoutS !== undefined && command.timeoutS > ceiling) {
+    return Promise.resolve(errorReply(
+      ErrorCode.BAD_REQUEST,
+      `Invalid process: params.timeout_s ${command.timeoutS} is over python.call_timeout_s (${ceiling})`,
+      { id: ctx.id },
+    ));
+  }
   return Promise.resolve(ctx.services.calls.process({
     origin: ctx.connection,
     clientId: ctx.id,
@@ -20,6 +28,7 @@ export function processCall(
     method: command.method,
     args: command.args,
     size: ctx.size,
+    timeoutS: command.timeoutS,
   }));
 }
 

@@ -14,11 +14,14 @@ export async function status(ctx: CommandContext): Promise<ServerMessage | undef
   const data = {
     ...(worker ?? { worker_error: res.message }),
     agent: { version, uptime_s: (Date.now() - startedAt) / 1000 },
+    // Counted here, not in the worker: a worker restart does not reset them.
+    calls: calls.counters,
     gateway: {
       ...clients.counters,
       calls_in_flight: calls.inFlight,
       session: ctx.connection.session ?? null,
       you: { identity: ctx.identity.name, role: ctx.connection.role },
+      estop: calls.estop ?? null,
       connections: clients.list(),
     },
     worker: { ...worker?.worker, pid: link.pid, restarts: link.restarts, state: link.state },

@@ -6,6 +6,7 @@
 import { ErrorCode, errorMessage } from "../errors.ts";
 import { logger } from "../log.ts";
 import { cancel, processCall } from "./_cmd_calls.ts";
+import { estop, estopRelease } from "./_cmd_estop.ts";
 import { rollback, start, update } from "./_cmd_project.ts";
 import { takeover } from "./_cmd_session.ts";
 import { status } from "./_cmd_status.ts";
@@ -28,6 +29,8 @@ export const COMMANDS: { readonly [K in CommandName]: CommandHandler<K> } = {
   upload_chunk: uploadChunk,
   upload_abort: uploadAbort,
   takeover,
+  estop,
+  estop_release: estopRelease,
 };
 
 /**
@@ -45,6 +48,8 @@ export const ACCESS: { readonly [K in CommandName]: "controller" | "any" } = {
   upload_chunk: "controller",
   upload_abort: "controller",
   takeover: "any",
+  estop: "any",
+  estop_release: "controller",
 };
 
 /**

@@ -55,6 +55,6 @@ export class Lease {
     }
     if (connection.gone) return false;
     if (connection.role === "observer") this.#clients.detachObserver(connection);
-    return this.#clients.attach(connection);
+    return this.#clients.attach(connection, { takeover: true });
   }
 }

@@ -27,8 +27,11 @@ export interface WorkerLinkListener {
    * `undefined` while unknown (the worker is starting or gone).
    */
   onProject(project: ProjectTable | null | undefined): void;
-  /** The worker exited: calls sent to it will never be answered. `how` says how it ended. */
-  onWorkerExit(how: string): void;
+  /**
+   * The worker exited: calls sent to it will never be answered. `how` says how it ended;
+   * `hung` that it was killed for not answering its heartbeat.
+   */
+  onWorkerExit(how: string, options: { hung: boolean }): void;
   /** The worker's state changed. */
   onState(state: WorkerState): void;
 }

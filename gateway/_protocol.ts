@@ -21,6 +21,8 @@ export type ClientCommand =
     object: string;
     method: string;
     args: Record<string, unknown>;
+    /** Seconds the call may run, at most `python.call_timeout_s`. */
+    timeoutS?: number;
   }
   | { command: "status"; id?: ClientId }
   | { command: "rollback"; id?: ClientId }
@@ -28,7 +30,9 @@ export type ClientCommand =
   | { command: "upload_begin"; id?: ClientId; size: number; sha256: string }
   | { command: "upload_chunk"; id?: ClientId; uploadId: string; offset: number; data: Uint8Array }
   | { command: "upload_abort"; id?: ClientId; uploadId: string }
-  | { command: "takeover"; id?: ClientId };
+  | { command: "takeover"; id?: ClientId }
+  | { command: "estop"; id?: ClientId; reason: string }
+  | { command: "estop_release"; id?: ClientId };
 
 /** The name of a client command. */
 export type CommandName = ClientCommand["command"];
@@ -136,7 +140,14 @@ function parseProcess(input: ParseInput): CommandOf<"process"> {
   if (nestingExceeds(args, MAX_ARGS_DEPTH)) {
     throw bad("process", `params.args is nested deeper than ${MAX_ARGS_DEPTH} levels`, id);
   }
-  return { command: "process", id, object, method, args };
+  const timeout = params.timeout_s;
+  if (timeout === undefined || timeout === null) {
+    return { command: "process", id, object, method, args };
+  }
+  if (typeof timeout !== "number" || !Number.isFinite(timeout) || timeout <= 0) {
+    throw bad("process", "params.timeout_s must be a positive number of seconds", id);
+  }
+  return { command: "process", id, object, method, args, timeoutS: timeout };
 }
 
 /** One parser per command: the table the protocol is. */
@@ -182,6 +193,14 @@ const PARSERS: { [K in CommandName]: (input: ParseInput) => CommandOf<K> } = {
     uploadId: requireString(input, "upload_id", "upload_abort").toLowerCase(),
   }),
   takeover: ({ id }) => ({ command: "takeover", id }),
+  estop({ params, id }) {
+    const reason = params.reason === undefined ? "e-stop" : params.reason;
+    if (typeof reason !== "string" || reason.length > 200) {
+      throw bad("estop", "params.reason must be a string of at most 200 characters", id);
+    }
+    return { command: "estop", id, reason };
+  },
+  estop_release: ({ id }) => ({ command: "estop_release", id }),
 };
 
 /** Every command name, in the order the error for an unknown one lists them. */

@@ -98,6 +98,7 @@ export class WsGateway implements AsyncDisposable {
       calls: this.#calls,
       clients: this.#clients,
       lease: this.#lease,
+      safety: this.#safety,
       uploads: new Map(),
       version: options.version,
       startedAt: Date.now(),
@@ -106,10 +107,12 @@ export class WsGateway implements AsyncDisposable {
       onCallback: (id, outcome) => this.#calls.complete(id, outcome),
       onEvent: (event, data) => this.#clients.broadcast(eventMessage(event, data)),
       onProject: (project) => this.#calls.setTable(project),
-      onWorkerExit: (how) =>
+      onWorkerExit: (how, { hung }) =>
         this.#calls.failInFlight(
-          ErrorCode.WORKER_EXITED,
-          `Call failed: the worker exited (${how}) before it returned`,
+          hung ? ErrorCode.HUNG : ErrorCode.WORKER_EXITED,
+          hung
+            ? `Call failed: the worker was restarted because ${how}`
+            : `Call failed: the worker exited (${how}) before it returned`,
         ),
       onState: () => this.#calls.stateChanged(),
     });
@@ -184,8 +187,7 @@ export class WsGateway implements AsyncDisposable {
       peer: admitted.peer,
     });
     socket.onerror = () => {};
-    socket.onclose = (event) =>
-      this.#clients.detach(connection, `client disconnected, close code ${event.code}`);
+    socket.onclose = (event) => this.#onClose(connection, event);
     const placed = admitted.observe
       ? this.#clients.observe(connection)
       : admitted.takeover
@@ -193,8 +195,12 @@ export class WsGateway implements AsyncDisposable {
       : this.#clients.attach(connection);
     if (!placed) {
       connection.gone = true;
+      const kept = this.#clients.reservation;
       const why = admitted.observe
         ? `${this.#config.gateway.max_observers} observers are connected already`
+        : !this.#clients.controller && kept
+        ? `the slot is kept for ${kept.identity}, whose link dropped at ${kept.at}, until ` +
+          `${new Date(kept.until).toISOString()}; add ?takeover=1 to take control now`
         : `another client is connected; add ?takeover=1 to take control, or ?observe=1 to watch`;
       socket.send(JSON.stringify(errorReply(ErrorCode.BUSY, `Connection refused: ${why}`)));
       socket.close(CLOSE_BUSY, "another client is connected");
@@ -216,6 +222,20 @@ export class WsGateway implements AsyncDisposable {
     const socket = new VirtualSocket(peer);
     await this.accept(socket.asWebSocket, admitted);
     return socket;
+  }
+
+  /**
+   * A connection closed. Deno closes a WebSocket whose client answered no ping within the
+   * idle timeout with 1001 ("No response from ping frame."), and reports a connection that
+   * vanished without a close frame as 1006 (or 0): both are a link gone dark.
+   */
+  #onClose(connection: Connection, event: CloseEvent): void {
+    const linkLost = event.code === 1006 || event.code === 0 ||
+      (event.code === 1001 && /ping/i.test(event.reason));
+    const why = linkLost
+      ? `link lost: nothing heard from the client for ${this.#config.safety.link_timeout_ms} ms`
+      : `client disconnected, close code ${event.code}`;
+    this.#clients.detach(connection, why, { linkLost });
   }
 
   /** Stops taking connections, fails what is in flight, closes the client, stops listening. */
@@ -252,9 +272,11 @@ export class WsGateway implements AsyncDisposable {
     }
     const admitted = await admit(request, info.remoteAddr, this.#admissionContext());
     if (admitted instanceof Response) return admitted;
+    // Deno pings after half the idle timeout without a frame and closes the connection
+    // when the other half passes without one: that is the link-loss stop's clock.
     const { socket, response } = info.upgrade({
       protocol: admitted.protocol,
-      idleTimeout: this.#config.gateway.idle_timeout_s,
+      idleTimeout: this.#config.safety.link_timeout_ms / 1000,
     });
     socket.binaryType = "arraybuffer";
     socket.onopen = () => void this.accept(socket, { ...admitted, peer: info.remoteAddr.hostname });

@@ -46,6 +46,9 @@ const URGENT_OPS: ReadonlySet<WorkerOp> = new Set(["status", "safety_stop"]);
  */
 const WORKER_ENV = { MALLOC_MMAP_THRESHOLD_: "131072", DENO_NO_UPDATE_CHECK: "1" };
 
+/** How often the worker is pinged; one that misses `worker.hang_timeout_s` of them is killed. */
+const HEARTBEAT_MS = 500;
+
 /** How long a stopping worker may take to exit after its channel closed. */
 const STOP_GRACE_MS = 5000;
 
@@ -90,6 +93,12 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
   #recentCrashes: number[] = [];
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #stopping = false;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** The unanswered ping: its id and when it went out. */
+  #ping: { id: number; at: number } | undefined;
+  #nextPing = 1;
+  /** Set when the worker was killed for not answering: how it is reported. */
+  #hung: string | undefined;
   /** Aborted by {@linkcode stop}: ends a spawn that is waiting for the worker to connect. */
   #abort = new AbortController();
   #ready = WorkerSupervisor.#pendingReady();
@@ -188,6 +197,7 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
   /** Stops the worker: closes the channel, waits for its exit, kills it after a grace period. */
   async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     this.#stopping = true;
+    clearInterval(this.#heartbeat);
     this.#abort.abort(new Error("the agent is stopping"));
     this.#ready.reject(new Error("stopping"));
     clearTimeout(this.#restartTimer);
@@ -272,10 +282,43 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
       ready.reject(new Error("Cannot start worker: it closed the channel"))
     );
     await this.#untilReady(running, ready);
-    this.#setState("running");
+    // Running first (calls may be sent), then the table (held calls are judged against
+    // it), then the state's news: told "running" before the table, the gateway would judge
+    // held calls against no table at all.
+    this.#state = "running";
     this.#listener.onProject(project);
+    this.#listener.onState("running");
     this.#ready.resolve();
+    this.#startHeartbeat(running);
     log.info("Worker running: pid {pid}", { pid: running.pid });
+  }
+
+  /**
+   * Pings the worker; one that has not answered for `worker.hang_timeout_s` (stopped with
+   * SIGSTOP, stuck in a loop) is killed, and the restart path takes over.
+   */
+  #startHeartbeat(running: ConnectedChild): void {
+    clearInterval(this.#heartbeat);
+    this.#ping = undefined;
+    this.#hung = undefined;
+    const limitMs = this.#options.config.worker.hang_timeout_s * 1000;
+    this.#heartbeat = setInterval(() => {
+      if (this.#process !== running || this.#state !== "running") return;
+      const now = performance.now();
+      if (this.#ping && now - this.#ping.at > limitMs) {
+        this.#hung = `it stopped answering for ${Math.round((now - this.#ping.at) / 100) / 10} s`;
+        log.error("Worker pid {pid} is hung ({how}); killing it", {
+          pid: running.pid,
+          how: this.#hung,
+        });
+        clearInterval(this.#heartbeat);
+        running.child.kill("SIGKILL");
+        return;
+      }
+      if (this.#ping) return;
+      this.#ping = { id: this.#nextPing++, at: now };
+      this.#channel?.send({ t: "ping", id: this.#ping.id }, undefined, { urgent: true });
+    }, Math.min(HEARTBEAT_MS, limitMs / 2));
   }
 
   /**
@@ -311,6 +354,9 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
 
   #onMessage(message: WorkerMessage, body: Uint8Array | undefined): void {
     switch (message.t) {
+      case "pong":
+        if (this.#ping?.id === message.id) this.#ping = undefined;
+        return;
       case "res": {
         const pending = this.#pending.get(message.id);
         if (!pending) return;
@@ -350,9 +396,10 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
 
   #onExit(running: ConnectedChild, status: Deno.CommandStatus): void {
     if (this.#process !== running) return;
+    clearInterval(this.#heartbeat);
     this.#channel?.close();
     this.#channel = undefined;
-    const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
+    const how = this.#hung ?? (status.signal ? `signal ${status.signal}` : `code ${status.code}`);
     for (const [id, pending] of this.#pending) {
       pending.resolve({
         t: "res",
@@ -364,7 +411,7 @@ export class WorkerSupervisor implements WorkerLink, AsyncDisposable {
     }
     this.#pending.clear();
     this.#listener.onProject(undefined);
-    this.#listener.onWorkerExit(how);
+    this.#listener.onWorkerExit(how, { hung: this.#hung !== undefined });
     // A worker that dies while starting is retried by whoever started it.
     if (this.#stopping || this.#state !== "running") return;
     log.error("Worker exited unexpectedly ({how}); restarting", { how });

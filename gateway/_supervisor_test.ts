@@ -39,8 +39,11 @@ class Recorder implements WorkerLinkListener {
     );
   }
 
-  onWorkerExit(how: string): void {
+  readonly hung: boolean[] = [];
+
+  onWorkerExit(how: string, options?: { hung: boolean }): void {
     this.exits.push(how);
+    this.hung.push(options?.hung ?? false);
     this.#note(`exit:${how}`);
   }
 
@@ -165,7 +168,8 @@ Deno.test("WorkerSupervisor.start runs the worker and passes on the table it pub
   assert.equal(s.supervisor.state, "running");
   assert.deepEqual(s.recorder.states, ["starting", "running"]);
   assert.deepEqual(s.recorder.projects, [FAKE_TABLE]);
-  assert.deepEqual(s.recorder.log, ["state:starting", "state:running", "project:table"]);
+  // The table before the news of running: calls held meanwhile are judged against it.
+  assert.deepEqual(s.recorder.log, ["state:starting", "project:table", "state:running"]);
   assert.deepEqual(s.pids(), [s.supervisor.pid]);
   assert.equal(s.supervisor.restarts, 0);
 });
@@ -404,4 +408,16 @@ Deno.test("WorkerSupervisor.stop during a start or a restart stops the worker be
   await r.supervisor.stop();
   assert.equal(r.supervisor.state, "stopped");
   await assertNoWorkerLeft(r.pids(), r.ipcPath);
+});
+
+Deno.test("WorkerSupervisor kills a worker that stops answering its heartbeat and restarts it", async () => {
+  await using s = await setup([], { worker: { hang_timeout_s: 0.6 } });
+  await s.supervisor.start();
+  const first = s.supervisor.pid!;
+  Deno.kill(first, "SIGSTOP");
+  await s.recorder.until(() => s.supervisor.restarts === 1 && s.supervisor.state === "running");
+  assert.match(s.recorder.exits[0], /^it stopped answering for \d/);
+  assert.deepEqual(s.recorder.hung, [true]);
+  assert.equal(await isAlive(first), false);
+  assert.equal((await s.supervisor.request("status", {})).ok, true);
 });

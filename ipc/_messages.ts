@@ -117,6 +117,8 @@ export interface CallMessage {
   object: string;
   method: string;
   args?: Record<string, unknown>;
+  /** Seconds the call may run, instead of `python.call_timeout_s` (never more). */
+  timeout_s?: number;
 }
 
 /** Gateway → worker: stop call `id` if it still runs; its callback then says `CANCELLED`. */
@@ -125,8 +127,22 @@ export interface CancelMessage {
   id: number;
 }
 
+/**
+ * Gateway → worker: a heartbeat; the worker answers `pong` with the same id from its
+ * event loop. A worker that stops answering is killed and restarted.
+ */
+export interface PingMessage {
+  t: "ping";
+  id: number;
+}
+
 /** Anything the gateway sends the worker. */
-export type GatewayMessage = InitMessage | RequestMessage | CallMessage | CancelMessage;
+export type GatewayMessage =
+  | InitMessage
+  | RequestMessage
+  | CallMessage
+  | CancelMessage
+  | PingMessage;
 
 /** Worker → gateway: the successful reply to request `id`. */
 export interface SuccessReply<K extends WorkerOp = WorkerOp> {
@@ -158,6 +174,8 @@ export interface CallError {
   traceback: string | null;
   /** On TIMEOUT or CANCELLED: the method's thread was still running when this was sent. */
   abandoned?: boolean;
+  /** On CANCELLED: why, when it was not the client's own cancel (`estop`). */
+  reason?: string;
 }
 
 /** The outcome of one PROCESS call, as the client sees it in `data`. */
@@ -239,8 +257,15 @@ export interface LogMessage extends LogRecord {
   t: "log";
 }
 
+/** Worker → gateway: the answer to a `ping`. */
+export interface PongMessage {
+  t: "pong";
+  id: number;
+}
+
 /** Anything the worker sends the gateway. */
 export type WorkerMessage =
+  | PongMessage
   | ReplyMessage
   | CallbackMessage
   | EventMessage

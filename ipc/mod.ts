@@ -41,6 +41,8 @@ export {
   type LogMessage,
   type OpData,
   type OpParams,
+  type PingMessage,
+  type PongMessage,
   type ProjectData,
   type ProjectMessage,
   type ProjectTable,

@@ -60,9 +60,12 @@ async function rssMiB(pid: number | undefined | null): Promise<number> {
 
 /** Runs the soak against a fresh agent and returns what happened. */
 export async function soak(options: SoakOptions): Promise<SoakReport> {
-  // Kills are deliberate here: raise the crash-loop limit so restarts never stop.
+  // Kills are deliberate here: raise the crash-loop limit so restarts never stop. The
+  // soak's own thread is busy pipelining calls and answers pings late: a link timeout
+  // would (rightly) take it for a dark link.
   await using agent = await startAgent({
-    config: "log:\n  level: warning\nworker:\n  crash_loop_restarts: 1000\n",
+    config: "log:\n  level: warning\nworker:\n  crash_loop_restarts: 1000\n" +
+      "safety:\n  link_timeout_ms: 30000\n",
   });
   await using client = await agent.connect();
   const zip = await makeZip({ "main.py": PROJECT });

@@ -109,6 +109,9 @@ async function serve(options: FakeOptions): Promise<void> {
         }
         case "cancel":
           return;
+        case "ping":
+          channel.send({ t: "pong", id: message.id });
+          return;
       }
     },
   });

@@ -122,7 +122,8 @@ export class CallRouter {
 
   #run(executor: Executor, message: CallMessage, argsJson: Uint8Array | undefined): void {
     const { id, object, method } = message;
-    executor.call(id, { object, method, args: argsJson ?? message.args ?? NO_ARGS }, RAW)
+    const options = message.timeout_s === undefined ? RAW : { ...RAW, timeoutS: message.timeout_s };
+    executor.call(id, { object, method, args: argsJson ?? message.args ?? NO_ARGS }, options)
       .then((outcome) => this.#callback(id, outcome));
   }
 

@@ -105,6 +105,9 @@ export class WorkerService {
         return this.#ctx.calls.call(message, body);
       case "cancel":
         return this.#ctx.calls.cancel(message.id);
+      case "ping":
+        // Answered from this event loop: a pong that does not come means it is stuck.
+        return this.#send({ t: "pong", id: message.id });
       case "req":
         return this.#request(message, body);
       case "init":
