@@ -46,9 +46,22 @@ export function setLogOutput(next: LogOutput, level: LogLevel): void {
   lowest = LOG_LEVELS.indexOf(level);
 }
 
+const taps = new Set<LogOutput>();
+
+/**
+ * Also hands every record that passes the level to `tap` (the gateway's `logs` command);
+ * returns the function that removes it. A tap must not log.
+ */
+export function addLogTap(tap: LogOutput): () => void {
+  taps.add(tap);
+  return () => taps.delete(tap);
+}
+
 /** Sends a record to the output, e.g. one forwarded by another process. */
 export function emitLog(record: LogRecord): void {
-  if (LOG_LEVELS.indexOf(record.level) >= lowest) output(record);
+  if (LOG_LEVELS.indexOf(record.level) < lowest) return;
+  output(record);
+  for (const tap of taps) tap(record);
 }
 
 /** The logger of one module, e.g. `logger("gateway", "server")`. */

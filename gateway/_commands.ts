@@ -7,6 +7,7 @@ import { ErrorCode, errorMessage } from "../errors.ts";
 import { logger } from "../log.ts";
 import { cancel, processCall } from "./_cmd_calls.ts";
 import { estop, estopRelease } from "./_cmd_estop.ts";
+import { logs, unfollow } from "./_cmd_logs.ts";
 import { rollback, start, update } from "./_cmd_project.ts";
 import { takeover } from "./_cmd_session.ts";
 import { status } from "./_cmd_status.ts";
@@ -31,6 +32,8 @@ export const COMMANDS: { readonly [K in CommandName]: CommandHandler<K> } = {
   takeover,
   estop,
   estop_release: estopRelease,
+  logs,
+  unfollow,
 };
 
 /**
@@ -50,6 +53,8 @@ export const ACCESS: { readonly [K in CommandName]: "controller" | "any" } = {
   takeover: "any",
   estop: "any",
   estop_release: "controller",
+  logs: "any",
+  unfollow: "any",
 };
 
 /**

@@ -8,6 +8,7 @@ import type { ReplyMessage } from "../ipc/mod.ts";
 import type { CallRouter } from "./_calls.ts";
 import type { Clients, Connection, Identity } from "./_clients.ts";
 import type { Lease } from "./_lease.ts";
+import type { LogBook } from "./_logs.ts";
 import type { SafetyStops } from "./_safety.ts";
 import type { WorkerLink } from "./_link.ts";
 import type { CommandName, CommandOf } from "./_protocol.ts";
@@ -28,6 +29,8 @@ export interface GatewayServices {
   readonly clients: Clients;
   readonly lease: Lease;
   readonly safety: SafetyStops;
+  /** Recent log records and their followers. */
+  readonly logs: LogBook;
   /** Chunked uploads by upload id (the zip's sha256). */
   readonly uploads: Map<string, UploadRoute>;
   /** The agent's version, reported by `status`. */

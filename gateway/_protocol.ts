@@ -32,7 +32,16 @@ export type ClientCommand =
   | { command: "upload_abort"; id?: ClientId; uploadId: string }
   | { command: "takeover"; id?: ClientId }
   | { command: "estop"; id?: ClientId; reason: string }
-  | { command: "estop_release"; id?: ClientId };
+  | { command: "estop_release"; id?: ClientId }
+  | {
+    command: "logs";
+    id?: ClientId;
+    follow: boolean;
+    level: "debug" | "info" | "warning" | "error";
+    lines: number;
+    source: "agent" | "project" | "all";
+  }
+  | { command: "unfollow"; id?: ClientId };
 
 /** The name of a client command. */
 export type CommandName = ClientCommand["command"];
@@ -150,6 +159,37 @@ function parseProcess(input: ParseInput): CommandOf<"process"> {
   return { command: "process", id, object, method, args, timeoutS: timeout };
 }
 
+const LOG_LEVEL_NAMES = ["debug", "info", "warning", "error"] as const;
+const LOG_SOURCES = ["agent", "project", "all"] as const;
+
+/** The most records `logs` returns at once. */
+export const MAX_LOG_LINES = 2000;
+
+function parseLogs({ params, id }: ParseInput): CommandOf<"logs"> {
+  const follow = params.follow ?? false;
+  if (typeof follow !== "boolean") throw bad("logs", "params.follow must be true or false", id);
+  const level = params.level ?? "info";
+  if (!LOG_LEVEL_NAMES.includes(level as typeof LOG_LEVEL_NAMES[number])) {
+    throw bad("logs", `params.level must be one of ${LOG_LEVEL_NAMES.join(", ")}`, id);
+  }
+  const lines = params.lines ?? 200;
+  if (typeof lines !== "number" || !Number.isInteger(lines) || lines < 0 || lines > MAX_LOG_LINES) {
+    throw bad("logs", `params.lines must be an integer from 0 to ${MAX_LOG_LINES}`, id);
+  }
+  const source = params.source ?? "all";
+  if (!LOG_SOURCES.includes(source as typeof LOG_SOURCES[number])) {
+    throw bad("logs", `params.source must be one of ${LOG_SOURCES.join(", ")}`, id);
+  }
+  return {
+    command: "logs",
+    id,
+    follow,
+    level: level as CommandOf<"logs">["level"],
+    lines,
+    source: source as CommandOf<"logs">["source"],
+  };
+}
+
 /** One parser per command: the table the protocol is. */
 const PARSERS: { [K in CommandName]: (input: ParseInput) => CommandOf<K> } = {
   update({ message, id }) {
@@ -201,6 +241,8 @@ const PARSERS: { [K in CommandName]: (input: ParseInput) => CommandOf<K> } = {
     return { command: "estop", id, reason };
   },
   estop_release: ({ id }) => ({ command: "estop_release", id }),
+  logs: parseLogs,
+  unfollow: ({ id }) => ({ command: "unfollow", id }),
 };
 
 /** Every command name, in the order the error for an unknown one lists them. */

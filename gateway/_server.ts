@@ -10,13 +10,16 @@
  */
 import type { AgentConfig } from "../config.ts";
 import { ErrorCode, errorCode, errorMessage } from "../errors.ts";
+import { addLogTap } from "../log.ts";
 import { admit, type Admitted, checkPlace } from "./_admission.ts";
 import { CallRouter } from "./_calls.ts";
+import { ConsoleFiles } from "./_console.ts";
 import { ANONYMOUS_OPERATOR, Clients, Connection } from "./_clients.ts";
 import { runCommand } from "./_commands.ts";
 import type { CommandContext, GatewayServices } from "./_context.ts";
 import { FrontDoor, type PeerAddress, type RequestInfo } from "./_front_door.ts";
 import { Lease } from "./_lease.ts";
+import { LogBook } from "./_logs.ts";
 import type { WorkerLink } from "./_link.ts";
 import {
   type ClientCommand,
@@ -70,6 +73,9 @@ export class WsGateway implements AsyncDisposable {
   #tlsDoor: TlsDoor | undefined;
   #certificate: TlsCertificate | undefined;
   #closing = false;
+  #console = new ConsoleFiles();
+  #logs: LogBook;
+  #untap: () => void;
 
   /** Creates the gateway and subscribes it to the worker link; nothing listens yet. */
   constructor(options: GatewayOptions) {
@@ -83,6 +89,8 @@ export class WsGateway implements AsyncDisposable {
       onControllerGone: (_, why) => void this.#safety.run(why),
     });
     this.#lease = new Lease(this.#clients, this.#safety);
+    this.#logs = new LogBook({ version: () => this.#calls.table?.version });
+    this.#untap = addLogTap((record) => this.#logs.push(record));
     this.#limiter = new FailureLimiter({
       maxFailures: config.auth.max_failures,
       windowMs: config.auth.failure_window_s * 1000,
@@ -99,6 +107,7 @@ export class WsGateway implements AsyncDisposable {
       clients: this.#clients,
       lease: this.#lease,
       safety: this.#safety,
+      logs: this.#logs,
       uploads: new Map(),
       version: options.version,
       startedAt: Date.now(),
@@ -248,6 +257,7 @@ export class WsGateway implements AsyncDisposable {
       client.socket.close(CLOSE_SHUTDOWN, "agent shutting down");
     }
     await this.#safety.settled;
+    this.#untap();
     await this.#tlsDoor?.close();
     await this.#door?.close();
   }
@@ -260,12 +270,21 @@ export class WsGateway implements AsyncDisposable {
   async #handle(request: Request, info: RequestInfo): Promise<Response> {
     const url = new URL(request.url);
     const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
+    if (!upgrade && ConsoleFiles.owns(url.pathname)) {
+      return checkPlace(request, this.#admissionContext()) ??
+        await this.#console.respond(request, url.pathname);
+    }
     if (url.pathname !== "/" && url.pathname !== "/ws") {
       return new Response("Not found\n", { status: 404, headers: TEXT_HEADERS });
     }
     if (!upgrade) {
       const misplaced = checkPlace(request, this.#admissionContext());
       if (misplaced) return misplaced;
+      // A browser's WebSocket hides why a handshake was refused: the console asks here.
+      if (request.headers.has("authorization")) {
+        const admitted = await admit(request, info.remoteAddr, this.#admissionContext());
+        return admitted instanceof Response ? admitted : new Response(null, { status: 204 });
+      }
       return new Response("robot-agent: connect a WebSocket client to /ws\n", {
         headers: TEXT_HEADERS,
       });

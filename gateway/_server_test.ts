@@ -25,7 +25,7 @@ const NO_UPGRADE: RequestInfo = {
 Deno.test("WsGateway.handler answers plain HTTP without a socket", async () => {
   const { gateway } = await setup();
   const handle = gateway.handler();
-  const home = await handle(new Request("http://127.0.0.1/"), NO_UPGRADE);
+  const home = await handle(new Request("http://127.0.0.1/ws"), NO_UPGRADE);
   assert.equal(home.status, 200);
   assert.match(await home.text(), /connect a WebSocket client/);
   const missing = await handle(new Request("http://127.0.0.1/nope"), NO_UPGRADE);
