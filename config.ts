@@ -8,13 +8,16 @@
  */
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import { dirname, isAbsolute, resolve } from "node:path";
+import { isWithin, normalizePath } from "./paths.ts";
 
 type Field =
   | { kind: "int"; default: number; min: number; max: number }
   | { kind: "number"; default: number; min: number; max: number }
   | { kind: "string"; default?: string; choices?: readonly string[] }
   | { kind: "map" }
-  | { kind: "strings"; default: string[] }
+  | { kind: "labels" }
+  | { kind: "strings"; default: string[]; choices?: readonly string[] }
+  | { kind: "paths"; default: string[] }
   | { kind: "bool"; default: boolean }
   | { kind: "tls" }
   | { kind: "object"; fields: Record<string, Field> }
@@ -49,11 +52,45 @@ const TLS_FILES: Field = {
   fields: { cert_file: str(undefined), key_file: str(undefined) },
 };
 
+/** A fleet label's name or value: one NATS subject token, and a KV key part. */
+const LABEL = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** One entry of `safety.on_disconnect`. */
 const CALL: Field = {
   kind: "object",
   fields: { object: str(undefined), method: str(undefined), args: { kind: "map" } },
 };
+
+/** What a project may be granted: `sandbox.defaults` and `sandbox.ceiling` each hold one. */
+export interface SandboxPermissions {
+  read: string[];
+  write: string[];
+  devices: string[];
+  net: boolean;
+  run: boolean;
+  memory_mb: number;
+  processes: number;
+  open_files: number;
+}
+
+/** The layers `sandbox.pretend_missing` may name (executors/robot_agent_sandbox/spec.py). */
+export const SANDBOX_LAYERS = ["landlock", "netns", "seccomp", "cgroup", "user", "view"] as const;
+
+function permissions(values: SandboxPermissions): Field {
+  return {
+    kind: "object",
+    fields: {
+      read: { kind: "paths", default: values.read },
+      write: { kind: "paths", default: values.write },
+      devices: { kind: "paths", default: values.devices },
+      net: { kind: "bool", default: values.net },
+      run: { kind: "bool", default: values.run },
+      memory_mb: int(values.memory_mb, 16, 1_048_576),
+      processes: int(values.processes, 1, 1_000_000),
+      open_files: int(values.open_files, 16, 1_048_576),
+    },
+  };
+}
 
 /** The schema; `config.yaml` documents each key. */
 const SCHEMA: Field = {
@@ -93,6 +130,13 @@ const SCHEMA: Field = {
     storage: {
       kind: "object",
       fields: { dir: str("./storage"), keep_versions: int(3, 1, 100) },
+    },
+    lifecycle: {
+      kind: "object",
+      fields: {
+        probation_s: num(10, 0, 86_400),
+        auto_rollback: { kind: "bool", default: true },
+      },
     },
     log: {
       kind: "object",
@@ -157,6 +201,56 @@ const SCHEMA: Field = {
         link_timeout_ms: int(500, 100, 60_000),
       },
     },
+    sandbox: {
+      kind: "object",
+      fields: {
+        user: str("robot-agent-sandbox"),
+        allow_root: { kind: "bool", default: false },
+        // Empty: python.command.
+        python: str(""),
+        cgroup: str("auto"),
+        file_size_mb: int(4096, 1, 1_048_576),
+        pretend_missing: { kind: "strings", default: [], choices: SANDBOX_LAYERS },
+        defaults: permissions({
+          read: [],
+          write: [],
+          devices: [],
+          net: true,
+          run: true,
+          memory_mb: 2048,
+          processes: 512,
+          open_files: 4096,
+        }),
+        ceiling: permissions({
+          read: ["/"],
+          write: ["/tmp", "/var/tmp", "/media", "/mnt"],
+          devices: ["/dev"],
+          net: true,
+          run: true,
+          memory_mb: 16384,
+          processes: 8192,
+          open_files: 65536,
+        }),
+      },
+    },
+    fleet: {
+      kind: "object",
+      fields: {
+        nats_url: str(""),
+        robot_id: str(""),
+        labels: { kind: "labels" },
+        creds_file: str(""),
+        nkey_file: str(""),
+        token: str(""),
+        subject_prefix: str("robot-agent"),
+        status_bucket: str("robot-agent-status"),
+        desired_bucket: str("robot-agent-desired"),
+        object_store: str("robot-agent-projects"),
+        heartbeat_s: num(10, 0.1, 3600),
+        control_idle_s: num(30, 0.1, 86_400),
+        retry_s: num(5, 0.1, 3600),
+      },
+    },
   },
 };
 
@@ -189,6 +283,12 @@ export interface AgentConfig {
     block_s: number;
   };
   storage: { dir: string; keep_versions: number };
+  lifecycle: {
+    /** Seconds a started version must run without crashing to become good. */
+    probation_s: number;
+    /** Whether a version that fails to start or crashes in probation is replaced at once. */
+    auto_rollback: boolean;
+  };
   log: {
     level: "debug" | "info" | "warning" | "error";
     file_max_bytes: number;
@@ -200,6 +300,7 @@ export interface AgentConfig {
     restart_max_delay_ms: number;
     crash_loop_restarts: number;
     crash_loop_window_s: number;
+    /** A worker or Python host silent this long to its heartbeat is killed and restarted. */
     hang_timeout_s: number;
   };
   zip: { max_entries: number; max_uncompressed_bytes: number; max_ratio: number };
@@ -219,6 +320,36 @@ export interface AgentConfig {
      * safety stop runs; its slot is kept for it for `gateway.idle_timeout_s`.
      */
     link_timeout_ms: number;
+  };
+  sandbox: {
+    /** Who projects run as when the agent may switch users (root, or CAP_SETUID). */
+    user: string;
+    allow_root: boolean;
+    /** The interpreter Python projects run on, as that user; empty: `python.command`. */
+    python: string;
+    /** `auto`, `off`, or the cgroup v2 folder projects' cgroups go in. */
+    cgroup: string;
+    file_size_mb: number;
+    pretend_missing: string[];
+    defaults: SandboxPermissions;
+    ceiling: SandboxPermissions;
+  };
+  /** The fleet link (docs/fleet.md): off while `nats_url` is empty. */
+  fleet: {
+    nats_url: string;
+    /** Empty: the host name. */
+    robot_id: string;
+    labels: Record<string, string>;
+    creds_file: string;
+    nkey_file: string;
+    token: string;
+    subject_prefix: string;
+    status_bucket: string;
+    desired_bucket: string;
+    object_store: string;
+    heartbeat_s: number;
+    control_idle_s: number;
+    retry_s: number;
   };
 }
 
@@ -264,7 +395,10 @@ function check(field: Field, value: unknown, path: string[], where: Locate): unk
     }
     case "string": {
       if (value === undefined && field.default !== undefined) return field.default;
-      if (typeof value !== "string" || value === "") fail("a non-empty string");
+      // A field whose default is "" (unset, e.g. fleet.nats_url) may be written as "".
+      if (typeof value !== "string" || (value === "" && field.default !== "")) {
+        fail("a non-empty string");
+      }
       if (field.choices && !field.choices.includes(value as string)) {
         fail(`one of ${field.choices.join(", ")}`);
       }
@@ -280,7 +414,23 @@ function check(field: Field, value: unknown, path: string[], where: Locate): unk
       if (!Array.isArray(value) || value.some((item) => typeof item !== "string" || item === "")) {
         fail("a list of non-empty strings");
       }
+      const unknown = (value as string[]).find((item) => !(field.choices?.includes(item) ?? true));
+      if (unknown !== undefined) fail(`a list of ${field.choices!.join(", ")}`);
       return value;
+    }
+    case "paths": {
+      if (value === undefined || value === null) return field.default;
+      const paths = Array.isArray(value) ? value : [];
+      if (
+        !Array.isArray(value) ||
+        paths.some((item) => typeof item !== "string" || !item.startsWith("/"))
+      ) {
+        fail("a list of absolute paths");
+      }
+      // Trailing slashes and `..` resolved, so `/tmp/../etc` is judged as `/etc`.
+      return paths.map((item: string) =>
+        item === "/" ? item : normalizePath(item).replace(/\/$/, "")
+      );
     }
     case "tls": {
       if (value === undefined || value === null || value === "off" || value === false) return "off";
@@ -295,6 +445,13 @@ function check(field: Field, value: unknown, path: string[], where: Locate): unk
       if (value === undefined) return {};
       if (typeof value !== "object" || value === null || Array.isArray(value)) fail("a mapping");
       return value;
+    }
+    case "labels": {
+      if (value === undefined || value === null) return {};
+      const ok = typeof value === "object" && !Array.isArray(value) &&
+        Object.entries(value).every(([k, v]) => LABEL.test(k) && LABEL.test(String(v)));
+      if (!ok) fail("a mapping of names to values, each of letters, digits, - and _");
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
     }
     case "calls": {
       if (value === undefined) return field.default;
@@ -335,7 +492,49 @@ export function validateConfig(
   options: { source?: string; locate?: Locate } = {},
 ): AgentConfig {
   const where = options.locate ?? (() => options.source ?? "config");
-  return check(SCHEMA, value, [], where) as AgentConfig;
+  const config = check(SCHEMA, value, [], where) as AgentConfig;
+  checkSandbox(config.sandbox, where);
+  return config;
+}
+
+/** What `sandbox.defaults` gives beyond `sandbox.ceiling`, as `[key, what]` pairs. */
+function defaultsOverCeiling(sandbox: AgentConfig["sandbox"]): [string, string][] {
+  const { defaults, ceiling } = sandbox;
+  const over: [string, string][] = [];
+  for (const key of ["read", "write", "devices"] as const) {
+    for (const path of defaults[key]) {
+      if (!ceiling[key].some((root) => isWithin(path, root))) {
+        over.push([key, `${path} is outside sandbox.ceiling.${key}`]);
+      }
+    }
+  }
+  for (const key of ["net", "run"] as const) {
+    if (defaults[key] && !ceiling[key]) over.push([key, "true, but sandbox.ceiling says false"]);
+  }
+  for (const key of ["memory_mb", "processes", "open_files"] as const) {
+    if (defaults[key] > ceiling[key]) {
+      over.push([key, `${defaults[key]} is over sandbox.ceiling.${key} (${ceiling[key]})`]);
+    }
+  }
+  return over;
+}
+
+/** The checks across sandbox keys: defaults within the ceiling, a usable cgroup setting. */
+function checkSandbox(sandbox: AgentConfig["sandbox"], where: Locate): void {
+  const over = defaultsOverCeiling(sandbox);
+  if (over.length > 0) {
+    const [key, what] = over[0];
+    const path = ["sandbox", "defaults", key];
+    throw new ConfigError(`Invalid config: ${where(path)}: ${path.join(".")}: ${what}`);
+  }
+  const { cgroup } = sandbox;
+  if (cgroup !== "auto" && cgroup !== "off" && !cgroup.startsWith("/")) {
+    const path = ["sandbox", "cgroup"];
+    throw new ConfigError(
+      `Invalid config: ${where(path)}: sandbox.cgroup: expected auto, off or an absolute path, ` +
+        `got ${JSON.stringify(cgroup)}`,
+    );
+  }
 }
 
 /** Parses and validates YAML text; `file` names it in error messages. */

@@ -62,3 +62,33 @@ Deno.test("parseConfig reports YAML syntax errors with a line", () => {
   assert.throws(() => parseConfig("gateway:\n  port: [1\n"), /config\.yaml:\d+:/);
   assert.throws(() => parseConfig("a: 1\na: 2\n"), ConfigError);
 });
+
+Deno.test("parseConfig refuses sandbox defaults beyond the ceiling, naming the key's line", () => {
+  const text = "sandbox:\n  defaults:\n    memory_mb: 9000\n  ceiling:\n    memory_mb: 4096\n";
+  assert.throws(
+    () => parseConfig(text, "robot.yaml"),
+    /robot\.yaml:3: sandbox\.defaults\.memory_mb: 9000 is over sandbox\.ceiling\.memory_mb \(4096\)/,
+  );
+  assert.throws(
+    () => parseConfig("sandbox:\n  defaults:\n    write: [/etc]\n"),
+    /sandbox\.defaults\.write: \/etc is outside sandbox\.ceiling\.write/,
+  );
+  assert.throws(
+    () => parseConfig("sandbox:\n  ceiling:\n    net: false\n"),
+    /sandbox\.defaults\.net: true, but sandbox\.ceiling says false/,
+  );
+});
+
+Deno.test("parseConfig checks sandbox paths, layers and the cgroup setting", () => {
+  assert.throws(
+    () => parseConfig("sandbox:\n  ceiling:\n    read: [relative]\n"),
+    /sandbox\.ceiling\.read: expected a list of absolute paths/,
+  );
+  assert.throws(
+    () => parseConfig("sandbox:\n  pretend_missing: [selinux]\n"),
+    /sandbox\.pretend_missing: expected a list of landlock, netns, seccomp, cgroup, user, view/,
+  );
+  assert.throws(() => parseConfig("sandbox:\n  cgroup: mine\n"), /sandbox\.cgroup: expected auto/);
+  const config = parseConfig("sandbox:\n  ceiling:\n    write: [/tmp/../srv/, /mnt]\n");
+  assert.deepEqual(config.sandbox.ceiling.write, ["/srv", "/mnt"]);
+});

@@ -74,6 +74,8 @@ export const ErrorCode = {
   CANCELLED: "CANCELLED",
   /** `rollback` found no earlier version to return to. */
   NO_PREVIOUS_VERSION: "NO_PREVIOUS_VERSION",
+  /** `activate` names a version that is not kept on disk. */
+  UNKNOWN_VERSION: "UNKNOWN_VERSION",
   /** The operation is not available for this project type. */
   NOT_SUPPORTED: "NOT_SUPPORTED",
   /** The process running the project's code exited while the call was in flight. */

@@ -53,3 +53,8 @@ export function relativePath(from: string, to: string): string {
   }
   return [...source.slice(common).map(() => ".."), ...target.slice(common)].join("/");
 }
+
+/** Whether `path` is `folder` or lies beneath it; both absolute and normalized. */
+export function isWithin(path: string, folder: string): boolean {
+  return folder === "/" || path === folder || path.startsWith(`${folder}/`);
+}

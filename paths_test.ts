@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join, relative, resolve } from "node:path";
-import { joinPath, normalizePath, relativePath, resolvePath } from "./paths.ts";
+import { isWithin, joinPath, normalizePath, relativePath, resolvePath } from "./paths.ts";
 
 const SAMPLES = [
   "",
@@ -34,4 +34,12 @@ Deno.test("resolvePath and relativePath agree with node:path", () => {
       assert.equal(relativePath(a, b), relative(a, b), `relative${label}`);
     }
   }
+});
+
+Deno.test("isWithin holds for the folder and what lies beneath it, not for a name sharing its prefix", () => {
+  assert.equal(isWithin("/opt/maps", "/opt/maps"), true);
+  assert.equal(isWithin("/opt/maps/a/b", "/opt/maps"), true);
+  assert.equal(isWithin("/opt/mapsX", "/opt/maps"), false);
+  assert.equal(isWithin("/opt", "/opt/maps"), false);
+  assert.equal(isWithin("/anything", "/"), true);
 });

@@ -69,7 +69,7 @@ function forgetEnvToken(): void {
 }
 
 /** An address of this machine others can reach, for the URL shown at start. */
-function reachableHost(listening: string): string {
+export function reachableHost(listening: string): string {
   if (listening !== "0.0.0.0" && listening !== "::") return listening;
   try {
     const external = Deno.networkInterfaces().find((i) =>
@@ -91,8 +91,10 @@ export function announceFirstToken(
   if (!access.firstToken) return;
   const host = reachableHost(address.hostname);
   const url = `${scheme}://${host}:${address.port}/ws?token=${access.firstToken}`;
+  const page = `${scheme === "wss" ? "https" : "http"}://${host}:${address.port}/`;
   ctx.out(
     `First start: the operator token is shown this once. Connect with\n  ${url}\n` +
+      `or open the web console in a browser:\n  ${page}#token=${access.firstToken}\n` +
       "(robot-agent token rotate operator makes a new one; the log keeps only its fingerprint)",
   );
 }

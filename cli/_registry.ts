@@ -3,13 +3,39 @@
  *
  * @module
  */
+import { callCommand } from "./_call.ts";
 import { type CliCommand, type CliContext, CliError, ExitCode } from "./_command.ts";
+import { deployCommand } from "./_deploy.ts";
+import { describeCommand } from "./_describe.ts";
+import { estopCommand, estopReleaseCommand } from "./_estop.ts";
+import { fleetCommand } from "./_fleet.ts";
 import { installCommand } from "./_install.ts";
+import { logsCommand } from "./_logs.ts";
+import { rollbackCommand } from "./_rollback.ts";
 import { serveCommand } from "./_serve.ts";
+import { startCommand } from "./_start.ts";
+import { statusCommand } from "./_status.ts";
 import { tokenCommand } from "./_token.ts";
+import { activateCommand, versionsCommand } from "./_versions.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
-export const COMMANDS: readonly CliCommand[] = [serveCommand, tokenCommand, installCommand];
+export const COMMANDS: readonly CliCommand[] = [
+  serveCommand,
+  deployCommand,
+  startCommand,
+  callCommand,
+  statusCommand,
+  describeCommand,
+  logsCommand,
+  estopCommand,
+  estopReleaseCommand,
+  rollbackCommand,
+  versionsCommand,
+  activateCommand,
+  fleetCommand,
+  tokenCommand,
+  installCommand,
+];
 
 function overview(version: string): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -18,7 +18,7 @@ import {
 import { logger } from "../log.ts";
 import { setupLogging, shutdownLogging } from "../log_setup.ts";
 import { joinPath as join } from "../paths.ts";
-import { announceFirstToken, openAccess } from "./_access.ts";
+import { announceFirstToken, openAccess, reachableHost } from "./_access.ts";
 import { type CliCommand, type CliContext, CliError, ExitCode } from "./_command.ts";
 import { checkStorageAccess } from "./_storage_access.ts";
 
@@ -58,7 +58,7 @@ function workerCommand(config: AgentConfig): WorkerCommand {
       );
     }
   }
-  const sockets = ["worker.sock", "python.sock"].map((name) =>
+  const sockets = ["worker.sock", "project.sock"].map((name) =>
     `unix:${join(storage, "run", name)}`
   );
   return {
@@ -203,6 +203,11 @@ async function openAgent(ctx: CliContext, config: AgentConfig): Promise<AsyncDis
       );
     }
     await started;
+    if (config.fleet.nats_url !== "") {
+      // Loaded only here: an agent without a fleet loads no NATS code (docs/fleet.md).
+      const { startFleetLink } = await import("../fleet/mod.ts");
+      stack.use(startFleetLink({ config, gateway, version: ctx.version }));
+    }
     const scheme = certificate ? "wss" : "ws";
     log.info("Listening on {scheme}://{host}:{port}/ws", {
       scheme,
@@ -218,6 +223,11 @@ async function openAgent(ctx: CliContext, config: AgentConfig): Promise<AsyncDis
         `TLS certificate (${certificate.source}) SHA-256 fingerprint: ${certificate.fingerprint}`,
       );
     }
+    ctx.out(
+      `Web console: ${certificate ? "https" : "http"}://${
+        reachableHost(address.hostname)
+      }:${address.port}/`,
+    );
     announceFirstToken(ctx, access, address, scheme);
     return stack;
   } catch (error) {

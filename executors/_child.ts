@@ -12,6 +12,11 @@ const OUTPUT_LINES_PER_S = 2000;
 const OUTPUT_BURST_LINES = 10_000;
 /** While output is dropped, how often the count is logged. */
 const REPORT_EVERY_MS = 1000;
+/**
+ * How long output may keep coming once the process has exited. A process it started may
+ * hold the pipes open for good (a `sleep 70` it left behind); its exit is reported anyway.
+ */
+export const DRAIN_MS = 200;
 
 /**
  * Lets a child's output through at a sustained rate, counting what it drops.
@@ -68,13 +73,23 @@ export class OutputLimit {
   }
 }
 
-/** Logs each line of `stream` at `level` until the stream ends; never rejects. */
+/** Options for {@linkcode pipeLines}. */
+export interface PipeLinesOptions {
+  /** The level lines are logged at; `info` by default. */
+  level?: "info" | "warn";
+  /** The rate limit, shared by the streams of one process. */
+  limit?: OutputLimit;
+  /** Stops reading: the stream is cancelled, what was read is logged. */
+  signal?: AbortSignal;
+}
+
+/** Logs each line of `stream` until the stream ends or `signal` aborts; never rejects. */
 export async function pipeLines(
   stream: ReadableStream<Uint8Array>,
   log: Logger,
-  level: "info" | "warn",
-  limit: OutputLimit = new OutputLimit(),
+  options: PipeLinesOptions = {},
 ): Promise<void> {
+  const { level = "info", limit = new OutputLimit(), signal } = options;
   let rest = "";
   const reportDropped = (dropped: number) =>
     log.warn("{dropped} lines of output dropped: over {rate} lines/s", {
@@ -90,7 +105,7 @@ export async function pipeLines(
     else log.warn("{line}", { line: text });
   };
   try {
-    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    for await (const text of stream.pipeThrough(new TextDecoderStream(), { signal })) {
       const lines = (rest + text).split("\n");
       rest = lines.pop() ?? "";
       for (const line of lines) emit(line);
@@ -100,7 +115,7 @@ export async function pipeLines(
       }
     }
   } catch {
-    // The child went away mid-read; what was read is logged below.
+    // The child went away mid-read, or reading was stopped; what was read is logged below.
   }
   if (rest) emit(rest);
   limit.report(reportDropped);
@@ -113,18 +128,25 @@ export interface ExitInfo {
 }
 
 /**
- * Logs a child's stdout (info) and stderr (warn) line by line and resolves with its exit
- * once both streams are drained, so nothing is left unread. Past the output rate limit,
- * lines are dropped and counted in the log.
+ * Logs a child's stdout (info) and stderr (warn) line by line and resolves with its exit:
+ * once it has exited and both streams are drained, or {@linkcode DRAIN_MS} after it exited,
+ * when the streams are cancelled (a process it left behind holds them). Past the output
+ * rate limit, lines are dropped and counted in the log.
  */
 export function watchChild(child: Deno.ChildProcess, log: Logger): Promise<ExitInfo> {
   // One budget for both streams: a flood on either is one flood.
   const limit = new OutputLimit();
+  const stop = new AbortController();
   const output = Promise.all([
-    pipeLines(child.stdout, log, "info", limit),
-    pipeLines(child.stderr, log, "warn", limit),
+    pipeLines(child.stdout, log, { level: "info", limit, signal: stop.signal }),
+    pipeLines(child.stderr, log, { level: "warn", limit, signal: stop.signal }),
   ]);
   return child.status.then(async (status) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((resolve) => timer = setTimeout(resolve, DRAIN_MS));
+    await Promise.race([output, late]);
+    clearTimeout(timer);
+    stop.abort();
     await output;
     return { code: status.code, signal: status.signal };
   });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Logger } from "../log.ts";
-import { OutputLimit, pipeLines } from "./_child.ts";
+import { OutputLimit, pipeLines, watchChild } from "./_child.ts";
 
 function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
@@ -50,12 +50,10 @@ Deno.test("OutputLimit lets a burst through, then the sustained rate, and counts
 Deno.test("pipeLines logs every line under the limit and counts the dropped ones", async () => {
   const log = recordingLogger();
   const text = Array.from({ length: 20 }, (_, i) => `line ${i}`).join("\n") + "\n";
-  await pipeLines(
-    streamOf(text),
-    log,
-    "info",
-    new OutputLimit({ linesPerSecond: 0, burstLines: 5 }),
-  );
+  await pipeLines(streamOf(text), log, {
+    level: "info",
+    limit: new OutputLimit({ linesPerSecond: 0, burstLines: 5 }),
+  });
   assert.deepEqual(log.lines, [
     "info line 0",
     "info line 1",
@@ -68,8 +66,31 @@ Deno.test("pipeLines logs every line under the limit and counts the dropped ones
 
 Deno.test("pipeLines keeps a last line without a newline and cuts very long lines", async () => {
   const log = recordingLogger();
-  await pipeLines(streamOf(`short\n${"y".repeat(9000)}\ntail`), log, "warn");
+  await pipeLines(streamOf(`short\n${"y".repeat(9000)}\ntail`), log, { level: "warn" });
   assert.equal(log.lines[0], "warn short");
   assert.match(log.lines[1], /^warn y{8192}… \(9000 chars\)$/);
   assert.equal(log.lines[2], "warn tail");
+});
+
+Deno.test("watchChild reports the exit while a process the child left holds its pipes open", async () => {
+  const log = recordingLogger();
+  // The shell prints the sleep's pid and exits 4; the sleep keeps stdout and stderr open.
+  const child = new Deno.Command("sh", {
+    args: ["-c", "sleep 60 & echo $!; exit 4"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let left = 0;
+  try {
+    const info = await watchChild(child, log);
+    assert.deepEqual(info, { code: 4, signal: null });
+    left = Number(log.lines[0]?.replace(/^info /, ""));
+    assert.ok(left > 0, `the sleep's pid was logged: ${log.lines}`);
+    // Reported while the sleep still ran: not by the pipes closing.
+    const ps = await new Deno.Command("ps", { args: ["-o", "stat=", "-p", String(left)] }).output();
+    assert.match(new TextDecoder().decode(ps.stdout), /^[^Z]/, "the sleep had already ended");
+  } finally {
+    if (left > 0) Deno.kill(left, "SIGKILL");
+  }
 });

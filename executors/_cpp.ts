@@ -1,12 +1,18 @@
 /**
- * The C++ executor: runs a project's prebuilt executable as a child process.
+ * The C++ executor: runs a project's prebuilt executable, confined, through the launcher.
  *
  * @module
  */
-import { AgentError, ErrorCode } from "../errors.ts";
-import { type CallOutcome, failedOutcome, signalChild, stopChild } from "../ipc/mod.ts";
+import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
+import {
+  type CallOutcome,
+  type Confinement,
+  failedOutcome,
+  signalChild,
+  stopChild,
+} from "../ipc/mod.ts";
 import { logger } from "../log.ts";
-import { type ExitInfo, watchChild } from "./_child.ts";
+import type { ExitInfo } from "./_child.ts";
 import type {
   CallRequest,
   Executor,
@@ -14,12 +20,11 @@ import type {
   ExecutorStatus,
   SafetyAction,
 } from "./_executor.ts";
+import type { RuntimeFiles } from "./_runtime.ts";
+import { LaunchedProject, type SandboxSpec } from "./_sandbox.ts";
 
 const log = logger("executors", "cpp");
 const outputLog = logger("project", "cpp");
-
-/** Replaces the interpreter with the executable: argv[1] is its path, the rest its args. */
-const EXEC_TRAMPOLINE = "import os, sys; os.execv(sys.argv[1], sys.argv[1:])";
 
 const NO_OBJECTS: ReadonlyMap<string, ReadonlySet<string>> = new Map();
 
@@ -31,12 +36,19 @@ export interface CppStartOptions extends Pick<ExecutorHooks, "onExit"> {
   entry: string;
   args: readonly string[];
   /**
-   * The interpreter that execs the executable (`python3`). The worker's `--allow-run`
-   * names only the interpreter: Deno refuses to let a process write a path it may run,
-   * and a deployed binary is always freshly written, so it is started through an exec
-   * trampoline; the process then *is* the executable (same pid, signals reach it).
+   * The interpreter that runs the launcher (`python3`), which execs the executable. The
+   * worker's `--allow-run` names only the interpreter: Deno refuses to let a process write
+   * a path it may run, and a deployed binary is always freshly written.
    */
   launcher: string;
+  /** Where the launcher was installed. */
+  runtime: RuntimeFiles;
+  /** What the executable may touch. */
+  sandbox: SandboxSpec;
+  /** Where the launcher connects to report. */
+  socketPath: string;
+  /** How long the launcher may take to start the executable. */
+  startTimeoutS: number;
   /** Sent by `stop` and by the safety stop. */
   stopSignal: Deno.Signal;
   /** How long `stop` waits after `stopSignal` before SIGKILL. */
@@ -45,15 +57,15 @@ export interface CppStartOptions extends Pick<ExecutorHooks, "onExit"> {
 
 /** A running C++ project. It takes no calls: drive it through its own interfaces. */
 export class CppExecutor implements Executor {
-  #child: Deno.ChildProcess;
+  #child: LaunchedProject;
   #exited: Promise<ExitInfo>;
   #running = true;
   #options: CppStartOptions;
 
-  private constructor(child: Deno.ChildProcess, options: CppStartOptions) {
+  private constructor(child: LaunchedProject, options: CppStartOptions) {
     this.#child = child;
     this.#options = options;
-    this.#exited = watchChild(child, outputLog);
+    this.#exited = child.exited;
     this.#exited.then((info) => {
       this.#running = false;
       log.info("C++ project exited: code {code}, signal {signal}", { ...info });
@@ -62,27 +74,44 @@ export class CppExecutor implements Executor {
   }
 
   /**
-   * Starts the executable with the project folder as working directory.
+   * Starts the executable, confined, with the project folder as working directory, and
+   * resolves once it runs.
    *
-   * @throws {AgentError} `START_FAILED` when it cannot be spawned.
+   * @throws {AgentError} `START_FAILED` when the launcher cannot confine or exec it.
    */
-  static start(options: CppStartOptions): CppExecutor {
+  static async start(options: CppStartOptions): Promise<CppExecutor> {
     const executable = `${options.root}/${options.entry}`;
-    let child: Deno.ChildProcess;
+    const timeoutMs = options.startTimeoutS * 1000;
+    let child: LaunchedProject | undefined;
     try {
-      child = new Deno.Command(options.launcher, {
-        args: ["-c", EXEC_TRAMPOLINE, executable, ...options.args],
+      child = await LaunchedProject.start({
+        interpreter: options.launcher,
+        runtime: options.runtime,
+        sandbox: options.sandbox,
+        argv: [executable, ...options.args],
         cwd: options.root,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+        socketPath: options.socketPath,
+        passSocket: false,
+        programPrefix: false,
+        stopSignal: options.stopSignal,
+        stopGraceS: options.stopGraceS,
+        timeoutMs,
+        what: "C++ project",
+        output: outputLog,
+      });
+      await child.execed(timeoutMs);
     } catch (error) {
+      if (child) {
+        await stopChild(child, { signal: "SIGKILL", graceMs: 0 });
+        await child.exited;
+      }
+      const reason = errorMessage(error);
       throw new AgentError(
         ErrorCode.START_FAILED,
-        `Cannot start C++ project: ${options.entry}: ${
-          error instanceof Error ? error.message : error
-        }`,
+        reason.startsWith("Cannot start")
+          ? reason
+          : `Cannot start C++ project: ${options.entry}: ${reason}`,
+        { cause: error },
       );
     }
     log.info("C++ project started: {entry}, pid {pid}", { entry: options.entry, pid: child.pid });
@@ -102,6 +131,11 @@ export class CppExecutor implements Executor {
   /** Whether the process is still running. */
   get running(): boolean {
     return this.#running;
+  }
+
+  /** What confines the executable. */
+  get confinement(): Confinement | undefined {
+    return this.#child.confinement;
   }
 
   /** None: a C++ project takes no calls. */

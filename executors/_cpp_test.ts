@@ -2,20 +2,24 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { ExitInfo } from "./_child.ts";
 import { CppExecutor } from "./_cpp.ts";
+import { installRuntime } from "./_runtime.ts";
+import { testSandbox } from "./_test_utils.ts";
 
 /** Bounds every wait, so a broken kill fails the test instead of hanging it. */
 const WAIT_MS = 10_000;
 
 /**
  * One program, its behaviour chosen by argv[1]: `exit N` exits with N; `serve` runs
- * until SIGTERM; `stubborn` ignores SIGTERM. Each writes `started` in its working
- * directory, and `usr1` there when it gets SIGUSR1.
+ * until SIGTERM; `stubborn` ignores SIGTERM. Each writes `started`, holding its working
+ * directory, in its data folder (ROBOT_AGENT_DATA: its own folder is read-only to it), and
+ * `usr1` there when it gets SIGUSR1.
  */
 const PROGRAM = `
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <unistd.h>
 
 static volatile std::sig_atomic_t stop_requested = 0;
@@ -23,17 +27,24 @@ static volatile std::sig_atomic_t usr1 = 0;
 static void on_term(int) { stop_requested = 1; }
 static void on_usr1(int) { usr1 = 1; }
 
+static std::string in_data(const char* name) {
+  const char* data = std::getenv("ROBOT_AGENT_DATA");
+  return std::string(data ? data : ".") + "/" + name;
+}
+
 int main(int argc, char** argv) {
   if (argc > 2 && std::strcmp(argv[1], "exit") == 0) return std::atoi(argv[2]);
   std::signal(SIGUSR1, on_usr1);
   if (argc > 1 && std::strcmp(argv[1], "stubborn") == 0) std::signal(SIGTERM, SIG_IGN);
   else std::signal(SIGTERM, on_term);
-  std::FILE* file = std::fopen("started", "w");
+  char cwd[4096];
+  std::FILE* file = std::fopen(in_data("started").c_str(), "w");
+  std::fputs(getcwd(cwd, sizeof cwd), file);
   std::fclose(file);
   while (!stop_requested) {
     if (usr1) {
       usr1 = 0;
-      std::FILE* mark = std::fopen("usr1", "w");
+      std::FILE* mark = std::fopen(in_data("usr1").c_str(), "w");
       std::fclose(mark);
     }
     usleep(5000);
@@ -45,7 +56,10 @@ int main(int argc, char** argv) {
 interface Run {
   executor: CppExecutor;
   exited: Promise<ExitInfo>;
+  /** The project folder. */
   dir: string;
+  /** Its data folder, where the program leaves its marks. */
+  data: string;
 }
 
 /** Builds the program with g++ into a fresh project folder and starts it with `args`. */
@@ -54,30 +68,37 @@ async function withProgram(
   options: { stopSignal?: Deno.Signal; stopGraceS?: number },
   test: (run: Run) => Promise<void>,
 ): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "cpp-executor-" });
+  const storage = await Deno.makeTempDir({ prefix: "cpp-executor-" });
+  const dir = join(storage, "project");
   try {
-    await Deno.writeTextFile(join(dir, "main.cpp"), PROGRAM);
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(join(storage, "main.cpp"), PROGRAM);
     const built = await new Deno.Command("g++", {
-      args: ["-O1", "-o", join(dir, "app"), join(dir, "main.cpp")],
+      args: ["-O1", "-o", join(dir, "app"), join(storage, "main.cpp")],
     }).output();
     assert.ok(built.success, new TextDecoder().decode(built.stderr));
     const exit = Promise.withResolvers<ExitInfo>();
-    const executor = CppExecutor.start({
+    const sandbox = testSandbox(storage, [dir]);
+    const executor = await CppExecutor.start({
       root: dir,
       entry: "app",
       args,
       launcher: "python3",
+      runtime: await installRuntime(join(storage, "runtime")),
+      sandbox,
+      socketPath: join(storage, "project.sock"),
+      startTimeoutS: 10,
       stopSignal: options.stopSignal ?? "SIGTERM",
       stopGraceS: options.stopGraceS ?? 5,
       onExit: exit.resolve,
     });
     try {
-      await test({ executor, exited: exit.promise, dir });
+      await test({ executor, exited: exit.promise, dir, data: sandbox.data! });
     } finally {
       await executor.stop();
     }
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(storage, { recursive: true });
   }
 }
 
@@ -91,15 +112,19 @@ async function appears(path: string): Promise<void> {
   assert.fail(`${path} did not appear within ${WAIT_MS} ms`);
 }
 
-Deno.test("CppExecutor.start runs the executable in the project folder as the same process", async () => {
-  await withProgram(["serve"], {}, async ({ executor, dir }) => {
-    await appears(join(dir, "started"));
+Deno.test("CppExecutor.start runs the executable in the project folder, confined, as the process it reports", async () => {
+  await withProgram(["serve"], {}, async ({ executor, dir, data }) => {
+    await appears(join(data, "started"));
+    assert.equal(await Deno.readTextFile(join(data, "started")), dir);
+    // As root, the agent runs projects as the sandbox user.
+    if (Deno.uid() === 0) assert.notEqual(executor.confinement?.user.uid, 0);
+    assert.ok(executor.confinement, "the launcher reported what confines it");
     assert.equal(executor.type, "cpp");
     assert.equal(executor.running, true);
     assert.equal(executor.revivable, false);
     assert.equal(executor.objects.size, 0);
-    // The trampoline exec'd the program: the pid is the executable's own. (`ps`, since
-    // Deno reads /proc only with every permission.)
+    // The launcher's child exec'd the program: the pid is the executable's own. (`ps`,
+    // since Deno reads /proc only with every permission.)
     const ps = await new Deno.Command("ps", { args: ["-o", "comm=", "-p", String(executor.pid)] })
       .output();
     assert.equal(new TextDecoder().decode(ps.stdout).trim(), "app");
@@ -115,8 +140,8 @@ Deno.test("CppExecutor reports an exit on its own through onExit", async () => {
 });
 
 Deno.test("CppExecutor.stop sends the stop signal and resolves with the clean exit", async () => {
-  await withProgram(["serve"], { stopGraceS: 5 }, async ({ executor, exited, dir }) => {
-    await appears(join(dir, "started"));
+  await withProgram(["serve"], { stopGraceS: 5 }, async ({ executor, exited, data }) => {
+    await appears(join(data, "started"));
     assert.deepEqual(await executor.stop(), { code: 0, signal: null });
     assert.deepEqual(await exited, { code: 0, signal: null });
     assert.equal(executor.running, false);
@@ -124,8 +149,8 @@ Deno.test("CppExecutor.stop sends the stop signal and resolves with the clean ex
 });
 
 Deno.test("CppExecutor.stop kills with SIGKILL a process that ignores the stop signal", async () => {
-  await withProgram(["stubborn"], { stopGraceS: 0.2 }, async ({ executor, dir }) => {
-    await appears(join(dir, "started"));
+  await withProgram(["stubborn"], { stopGraceS: 0.2 }, async ({ executor, data }) => {
+    await appears(join(data, "started"));
     const info = await executor.stop();
     assert.equal(info.signal, "SIGKILL");
   });
@@ -133,11 +158,11 @@ Deno.test("CppExecutor.stop kills with SIGKILL a process that ignores the stop s
 
 Deno.test("CppExecutor.safetyStop sends the configured signal and says so", async () => {
   await withProgram(["serve"], { stopSignal: "SIGUSR1", stopGraceS: 0.2 }, async (run) => {
-    await appears(join(run.dir, "started"));
+    await appears(join(run.data, "started"));
     assert.deepEqual(await run.executor.safetyStop([{ object: "a", method: "b", args: {} }]), [
       { signal: "SIGUSR1" },
     ]);
-    await appears(join(run.dir, "usr1"));
+    await appears(join(run.data, "usr1"));
     assert.equal(run.executor.running, true);
   });
 });

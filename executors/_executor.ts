@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { CallOutcome, ProjectType } from "../ipc/mod.ts";
+import type { CallOutcome, Confinement, ProjectDescription, ProjectType } from "../ipc/mod.ts";
 import type { ExitInfo } from "./_child.ts";
 
 /** One call to run: `object.method(**args)`. */
@@ -46,8 +46,11 @@ export interface ExecutorHooks {
    * encoded it (`dataJson`, UTF-8 JSON, to pass on unparsed; `data` is then undefined).
    */
   onEvent(event: string, data: unknown, dataJson?: Uint8Array): void;
-  /** Called once when the process has exited, after in-flight calls were answered. */
-  onExit(info: ExitInfo): void;
+  /**
+   * Called once when the process has exited, after in-flight calls were answered; `hung`
+   * when the executor killed it for leaving its heartbeat unanswered.
+   */
+  onExit(info: ExitInfo, detail?: { hung: boolean }): void;
 }
 
 /** A started project. */
@@ -60,8 +63,12 @@ export interface Executor {
   readonly running: boolean;
   /** Callable objects and their public methods; empty for a project that takes no calls. */
   readonly objects: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Its objects' methods described for `describe`; undefined when it has none. */
+  readonly description?: ProjectDescription;
   /** Whether a call may restart the project after its process exited. */
   readonly revivable: boolean;
+  /** What confines the project's processes, as the launcher reported it. */
+  readonly confinement?: Confinement;
   /**
    * Runs a call. The promise always resolves, with the project's outcome or with why
    * there is none (`EXECUTOR_EXITED`, `NOT_SUPPORTED`); it never rejects.

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { CallError } from "../ipc/mod.ts";
+import type { CallError, ProjectDescription } from "../ipc/mod.ts";
 
 /** Host → worker, first message: the project is imported and `init()` has run. */
 export interface HostReady {
@@ -18,12 +18,30 @@ export interface HostReady {
   /** The interpreter's version, e.g. `3.8.10`. */
   python: string;
   pid: number;
+  /**
+   * What the project's optional module-level `ready()` returned, as a bool; null (or
+   * absent, from an older host) when it has none. It runs after `init()`.
+   */
+  ready?: boolean | null;
+  /** Each object's methods described (parameters, types, docstrings); absent if it failed. */
+  describe?: ProjectDescription;
 }
 
-/** Host → worker, instead of `ready`: importing the project or its `init()` failed. */
+/**
+ * Host → worker, instead of `ready`: importing the project, its `init()` or its `ready()`
+ * raised. `file` (relative to the project folder) and `line` say where: a SyntaxError's
+ * position, else the innermost frame in the project's files; null when none was involved.
+ */
 export interface HostLoadError {
   t: "load_error";
-  error: { code: string; type: string; message: string; traceback: string | null };
+  error: {
+    code: string;
+    type: string;
+    message: string;
+    traceback: string | null;
+    file?: string | null;
+    line?: number | null;
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The Python executor: one python3 process per started project, running the shipped
- * host, which imports the project and serves calls over a Unix socket.
+ * host, which imports the project and serves calls over a Unix socket. It starts through
+ * the launcher (`_sandbox.ts`), which confines it and hands it the connection.
  *
  * A fresh process per START is what makes a new UPDATE safe: Python cannot unload a
  * module, but it can exit.
@@ -11,15 +12,17 @@ import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
 import {
   type CallError,
   type CallOutcome,
-  type ConnectedChild,
+  type Confinement,
   failedOutcome,
   IpcChannel,
+  type ProjectDescription,
   signalChild,
-  spawnConnected,
+  type StartFailure,
   stopChild,
 } from "../ipc/mod.ts";
 import { logger } from "../log.ts";
-import { type ExitInfo, watchChild } from "./_child.ts";
+import type { ExitInfo } from "./_child.ts";
+import { Heartbeat } from "./_heartbeat.ts";
 import type {
   CallOptions,
   CallRequest,
@@ -28,8 +31,15 @@ import type {
   ExecutorStatus,
   SafetyAction,
 } from "./_executor.ts";
-import type { HostCommand, HostMessage, HostReady, HostResult } from "./_host_protocol.ts";
+import type {
+  HostCommand,
+  HostLoadError,
+  HostMessage,
+  HostReady,
+  HostResult,
+} from "./_host_protocol.ts";
 import type { RuntimeFiles } from "./_runtime.ts";
+import { LaunchedProject, type LauncherMessage, type SandboxSpec } from "./_sandbox.ts";
 
 const log = logger("executors", "python");
 const outputLog = logger("project", "python");
@@ -40,10 +50,17 @@ export interface PythonStartOptions extends ExecutorHooks {
   runtime: RuntimeFiles;
   /** The project folder holding `main.py` or `__init__.py`. */
   root: string;
-  /** Where the host connects; removed once it has. */
+  /** Where the launcher connects; removed once it has. */
   socketPath: string;
-  /** The interpreter, e.g. `python3`. */
+  /** The interpreter that runs the launcher, e.g. `python3` (`python.command`). */
   command: string;
+  /**
+   * The interpreter that runs the host as the project's user (`sandbox.python`): that user
+   * must be able to run it.
+   */
+  python: string;
+  /** What the project may touch. */
+  sandbox: SandboxSpec;
   threads: number;
   callTimeoutS: number;
   /**
@@ -54,6 +71,11 @@ export interface PythonStartOptions extends ExecutorHooks {
   hardGraceS: number;
   startTimeoutS: number;
   maxFrameBytes: number;
+  /**
+   * Once loaded, the host is pinged every second; one that leaves a ping unanswered this
+   * long (stopped, deadlocked) is killed, its calls answered `HUNG`. Unset: no heartbeat.
+   */
+  hangTimeoutS?: number;
 }
 
 interface Pending {
@@ -77,57 +99,55 @@ const decoder = new TextDecoder();
 /** How long `stop` waits for a clean exit before SIGKILL. */
 const STOP_GRACE_MS = 2000;
 
-/** The host's command line: the interpreter, its arguments and its environment. */
-function hostInvocation(
-  options: PythonStartOptions,
-): { program: string; args: string[]; env: Record<string, string> } {
-  return {
-    program: options.command,
-    args: [
-      "-m",
-      "robot_agent_host",
-      "--socket",
-      options.socketPath,
-      "--project",
-      options.root,
-      "--threads",
-      String(options.threads),
-      "--max-frame",
-      String(options.maxFrameBytes),
-      "--call-timeout",
-      String(options.callTimeoutS),
-    ],
-    env: { PYTHONUNBUFFERED: "1" },
-  };
+/** The host's command line, which the launcher execs once it has confined itself. */
+function hostArgv(options: PythonStartOptions): string[] {
+  return [
+    options.python,
+    "-m",
+    "robot_agent_host",
+    // The connection the launcher made, handed down as fd 3.
+    "--socket-fd",
+    "3",
+    "--project",
+    options.root,
+    "--threads",
+    String(options.threads),
+    "--max-frame",
+    String(options.maxFrameBytes),
+    "--call-timeout",
+    String(options.callTimeoutS),
+  ];
 }
 
 /** A running Python project. Every call it accepts resolves exactly once. */
 export class PythonExecutor implements Executor {
   #options: PythonStartOptions;
-  #child: Deno.ChildProcess;
-  #channel: IpcChannel<HostMessage, HostCommand>;
+  #child: LaunchedProject;
+  #channel: IpcChannel<HostMessage | LauncherMessage, HostCommand>;
   #exited: Promise<ExitInfo>;
   /** Settles with the host's first message: `ready`, or why it never came. */
   #loaded = Promise.withResolvers<HostReady>();
   #objects: ReadonlyMap<string, ReadonlySet<string>> = new Map();
   #pythonVersion = "";
+  #description: ProjectDescription | undefined;
   #pending = new Map<number, Pending>();
   #abandoned = new Map<number, Abandoned>();
   #abandonedCount = 0;
   #running = true;
   /** Ids of the executor's own calls (the safety stop's); negative, so never a caller's. */
   #nextInternalId = -1;
+  #heartbeat: Heartbeat | undefined;
+  /** Heartbeat pings awaiting their `status` result, by id. */
+  #pings = new Map<number, () => void>();
+  /** Why the heartbeat killed the process, once it has. */
+  #hung: string | undefined;
 
-  private constructor(
-    connected: ConnectedChild,
-    exited: Promise<ExitInfo>,
-    options: PythonStartOptions,
-  ) {
+  private constructor(child: LaunchedProject, options: PythonStartOptions) {
     this.#options = options;
-    this.#child = connected.child;
-    this.#exited = exited;
+    this.#child = child;
+    this.#exited = child.exited;
     // Built before the channel, so every message, the first included, has its receiver.
-    this.#channel = new IpcChannel(connected.conn, {
+    this.#channel = new IpcChannel(child.conn, {
       maxFrameBytes: options.maxFrameBytes,
       onMessage: (message, body) => this.#onMessage(message, body),
     });
@@ -140,28 +160,30 @@ export class PythonExecutor implements Executor {
    * project fails to load (the message says which, with the Python exception).
    */
   static async start(options: PythonStartOptions): Promise<PythonExecutor> {
-    let exited: Promise<ExitInfo> | undefined;
-    let connected: ConnectedChild;
+    let child: LaunchedProject;
     try {
-      connected = await spawnConnected({
-        ...hostInvocation(options),
-        socketPath: options.socketPath,
+      child = await LaunchedProject.start({
+        interpreter: options.command,
+        runtime: options.runtime,
+        sandbox: {
+          ...options.sandbox,
+          env: { ...options.sandbox.env, PYTHONUNBUFFERED: "1", PYTHONDONTWRITEBYTECODE: "1" },
+        },
+        argv: hostArgv(options),
         // The host changes into the project itself: started there, `-m` would put the
         // project first on sys.path, and its inspect.py or queue.py would replace the host's.
         cwd: options.runtime.hostPath,
-        stdout: "piped",
-        stderr: "piped",
+        socketPath: options.socketPath,
+        passSocket: true,
+        programPrefix: true,
         timeoutMs: options.startTimeoutS * 1000,
         what: "Python project",
-        // Output is read from the first byte: a project printing while it loads must
-        // never fill its pipe and stall.
-        onSpawn: (child) => exited = watchChild(child, outputLog),
+        output: outputLog,
       });
     } catch (error) {
-      await exited;
       throw new AgentError(ErrorCode.START_FAILED, errorMessage(error), { cause: error });
     }
-    const self = new PythonExecutor(connected, exited!, options);
+    const self = new PythonExecutor(child, options);
     await self.#load();
     return self;
   }
@@ -176,12 +198,22 @@ export class PythonExecutor implements Executor {
     return this.#child.pid;
   }
 
+  /** What confines the host and the project's code. */
+  get confinement(): Confinement | undefined {
+    return this.#child.confinement;
+  }
+
   /** Whether the process is still running. */
   get running(): boolean {
     return this.#running;
   }
 
   /** The project's callable objects and their public methods. */
+  /** The project's objects described by its host (parameters, types, docstrings). */
+  get description(): ProjectDescription | undefined {
+    return this.#description;
+  }
+
   get objects(): ReadonlyMap<string, ReadonlySet<string>> {
     return this.#objects;
   }
@@ -259,6 +291,7 @@ export class PythonExecutor implements Executor {
 
   /** Shuts the process down: a clean shutdown first, SIGKILL after a grace period. */
   async stop(): Promise<ExitInfo> {
+    this.#heartbeat?.stop();
     if (this.#running) {
       this.#channel.send({ t: "shutdown" });
       await stopChild(this.#child, { graceMs: STOP_GRACE_MS });
@@ -288,6 +321,7 @@ export class PythonExecutor implements Executor {
     try {
       const ready = await this.#loaded.promise;
       this.#pythonVersion = ready.python;
+      this.#description = ready.describe;
       this.#objects = new Map(
         Object.entries(ready.objects).map(([name, methods]) => [name, new Set(methods)]),
       );
@@ -304,10 +338,37 @@ export class PythonExecutor implements Executor {
       pid: this.#child.pid,
       objects: [...this.#objects.keys()],
     });
+    this.#startHeartbeat();
   }
 
-  #onMessage(message: HostMessage, body: Uint8Array | undefined): void {
+  #startHeartbeat(): void {
+    const timeoutS = this.#options.hangTimeoutS;
+    if (timeoutS === undefined || !this.#running) return;
+    this.#heartbeat = new Heartbeat({
+      timeoutMs: timeoutS * 1000,
+      ping: () =>
+        new Promise<void>((resolve) => {
+          const id = this.#nextInternalId--;
+          this.#pings.set(id, resolve);
+          this.#channel.send({ t: "status", id });
+        }),
+      onSilent: (silentMs) => {
+        this.#hung = `the Python process (pid ${this.#child.pid}) did not answer its ` +
+          `heartbeat for ${(silentMs / 1000).toFixed(1)} s and was killed`;
+        log.error("Python project hung: {what}; the next call restarts it", { what: this.#hung });
+        signalChild(this.#child, "SIGKILL");
+      },
+    });
+  }
+
+  #onMessage(message: HostMessage | LauncherMessage, body: Uint8Array | undefined): void {
     switch (message.t) {
+      case "confined":
+        return this.#child.confined(message);
+      case "launch_error":
+        return this.#loaded.reject(
+          new AgentError(ErrorCode.START_FAILED, `Cannot start Python project: ${message.error}`),
+        );
       case "result":
         return this.#onResult(message, body);
       case "event":
@@ -318,19 +379,19 @@ export class PythonExecutor implements Executor {
       case "settled":
         return this.#settleAbandoned(message.id);
       case "ready":
+        if (message.ready === false) return this.#loaded.reject(notReady());
         return this.#loaded.resolve(message);
-      case "load_error": {
-        const { type, message: text } = message.error;
-        return this.#loaded.reject(
-          new AgentError(ErrorCode.START_FAILED, `Cannot start Python project: ${type}: ${text}`, {
-            cause: message.error.traceback,
-          }),
-        );
-      }
+      case "load_error":
+        return this.#loaded.reject(loadError(message.error));
     }
   }
 
   #onResult(message: HostResult, body: Uint8Array | undefined): void {
+    const ping = this.#pings.get(message.id);
+    if (ping) {
+      this.#pings.delete(message.id);
+      return ping();
+    }
     const pending = this.#pending.get(message.id);
     if (!pending) return;
     this.#pending.delete(message.id);
@@ -379,16 +440,22 @@ export class PythonExecutor implements Executor {
 
   #onExit(info: ExitInfo): void {
     this.#running = false;
+    this.#heartbeat?.stop();
+    this.#pings.clear();
     for (const { timer } of this.#abandoned.values()) clearTimeout(timer);
     this.#abandoned.clear();
     this.#abandonedCount = 0;
     this.#channel.close();
     for (const [id, pending] of this.#pending) {
       this.#pending.delete(id);
-      pending.resolve(exitedOutcome(pending.object, pending.method, info));
+      pending.resolve(
+        this.#hung === undefined
+          ? exitedOutcome(pending.object, pending.method, info)
+          : hungOutcome(pending.object, pending.method, this.#hung),
+      );
     }
     log.info("Python project exited: code {code}, signal {signal}", { ...info });
-    this.#options.onExit(info);
+    this.#options.onExit(info, { hung: this.#hung !== undefined });
   }
 }
 
@@ -396,6 +463,38 @@ export class PythonExecutor implements Executor {
 function isAbandoned(error: CallError): boolean {
   return error.abandoned === true &&
     (error.code === ErrorCode.TIMEOUT || error.code === ErrorCode.CANCELLED);
+}
+
+/** START_FAILED for a project whose import, `init()` or `ready()` raised, with where. */
+function loadError(error: HostLoadError["error"]): AgentError {
+  const { type, message, traceback } = error;
+  const file = error.file ?? null;
+  const line = error.line ?? null;
+  const where = file === null ? "" : ` (${file}${line === null ? "" : `:${line}`})`;
+  const data: StartFailure = { type, message, traceback, file, line };
+  return new AgentError(
+    ErrorCode.START_FAILED,
+    `Cannot start Python project: ${type}: ${message}${where}`,
+    { data: { ...data } },
+  );
+}
+
+function notReady(): AgentError {
+  const message = "ready() returned a false value";
+  const data: StartFailure = { type: "NotReady", message, traceback: null, file: null, line: null };
+  return new AgentError(ErrorCode.START_FAILED, `Cannot start Python project: ${message}`, {
+    data: { ...data },
+  });
+}
+
+function hungOutcome(object: string, method: string, why: string): CallOutcome {
+  return failedOutcome(
+    object,
+    method,
+    ErrorCode.HUNG,
+    "ExecutorHung",
+    `Call failed: ${why} before ${object}.${method} returned; the next call restarts it`,
+  );
 }
 
 function describeExit(info: ExitInfo): string {

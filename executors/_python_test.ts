@@ -4,6 +4,7 @@ import { AgentError } from "../errors.ts";
 import type { ExitInfo } from "./_child.ts";
 import { PythonExecutor } from "./_python.ts";
 import { installRuntime } from "./_runtime.ts";
+import { TEST_PYTHON, testSandbox } from "./_test_utils.ts";
 
 const HARD_GRACE_S = 0.5;
 /** Bounds every wait, so a broken kill fails the test instead of hanging it. */
@@ -73,8 +74,10 @@ async function startProject(source = PROJECT): Promise<Started> {
     const executor = await PythonExecutor.start({
       runtime,
       root: join(dir, "project"),
-      socketPath: join(dir, "python.sock"),
+      socketPath: join(dir, "project.sock"),
       command: "python3",
+      python: TEST_PYTHON,
+      sandbox: testSandbox(dir, [runtime.hostPath, join(dir, "project")]),
       threads: 4,
       callTimeoutS: 0.3,
       hardGraceS: HARD_GRACE_S,
@@ -255,8 +258,10 @@ Deno.test("PythonExecutor.start refuses an interpreter that cannot run with STAR
       PythonExecutor.start({
         runtime,
         root: dir,
-        socketPath: join(dir, "python.sock"),
+        socketPath: join(dir, "project.sock"),
         command: join(dir, "no-such-python"),
+        python: TEST_PYTHON,
+        sandbox: testSandbox(dir, [runtime.hostPath]),
         threads: 1,
         callTimeoutS: 1,
         hardGraceS: 1,
@@ -366,4 +371,59 @@ Deno.test("PythonExecutor.stop shuts python down cleanly and reports the exit on
   } finally {
     await stopProject(started);
   }
+});
+
+const ROOT_ONLY_PYTHON = `${Deno.env.get("HOME") ?? ""}/.pyenv/versions/3.8.18/bin/python3`;
+const rootsPython = Deno.uid() === 0 && (() => {
+  try {
+    return Deno.statSync(ROOT_ONLY_PYTHON).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name:
+    "PythonExecutor.start refuses a host interpreter the project's user cannot run, with the hint",
+  ignore: !rootsPython,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "python-executor-" });
+    try {
+      const runtime = await installRuntime(join(dir, "runtime"));
+      await Deno.mkdir(join(dir, "project"));
+      await Deno.writeTextFile(join(dir, "project", "main.py"), "x = 1\n");
+      await assert.rejects(
+        PythonExecutor.start({
+          runtime,
+          root: join(dir, "project"),
+          socketPath: join(dir, "project.sock"),
+          command: "python3",
+          // Under root's 0700 home: the sandbox user cannot run it.
+          python: ROOT_ONLY_PYTHON,
+          sandbox: {
+            ...testSandbox(dir, [runtime.hostPath, join(dir, "project")]),
+            exec_hint: "set sandbox.python",
+          },
+          threads: 1,
+          callTimeoutS: 1,
+          hardGraceS: 1,
+          startTimeoutS: 10,
+          maxFrameBytes: 1 << 20,
+          onEvent() {},
+          onExit() {},
+        }),
+        (error) => {
+          assert.ok(error instanceof AgentError, String(error));
+          assert.equal(error.code, "START_FAILED");
+          assert.match(
+            error.message,
+            /^Cannot start Python project: cannot run .*python3.*: Permission denied \(set sandbox\.python\)$/,
+          );
+          return true;
+        },
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

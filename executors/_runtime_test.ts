@@ -60,3 +60,35 @@ Deno.test("installRuntime removes what an older agent left, but not python3's by
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("installRuntime writes the launcher package, every file readable by the project's user", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "runtime-" });
+  try {
+    await installRuntime(dir);
+    // A file an agent with a stricter umask wrote before is made readable again.
+    await Deno.chmod(joinPath(dir, "robot_agent_sandbox", "confine.py"), 0o600);
+    await Deno.chmod(joinPath(dir, "robot_agent_host"), 0o700);
+    await installRuntime(dir);
+    for (const name of ["__main__.py", "confine.py", "landlock.py", "supervisor.py"]) {
+      const info = await Deno.stat(joinPath(dir, "robot_agent_sandbox", name));
+      assert.equal(info.mode! & 0o777, 0o644, name);
+    }
+    for (const folder of ["", "robot_agent_host", "robot_agent_sandbox", "default_project"]) {
+      assert.equal((await Deno.stat(joinPath(dir, folder))).mode! & 0o777, 0o755, folder);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("installRuntime compiles the packages' bytecode when their sources were written", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "runtime-" });
+  try {
+    await installRuntime(dir, { compileWith: "python3" });
+    const compiled = [...Deno.readDirSync(joinPath(dir, "robot_agent_host", "__pycache__"))];
+    assert.ok(compiled.some((entry) => entry.name.startsWith("host.")), JSON.stringify(compiled));
+    assert.ok(await exists(joinPath(dir, "robot_agent_sandbox", "__pycache__")));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

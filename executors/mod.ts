@@ -15,4 +15,5 @@ export type {
   SafetyAction,
 } from "./_executor.ts";
 export { PythonExecutor, type PythonStartOptions } from "./_python.ts";
-export { installRuntime, type RuntimeFiles } from "./_runtime.ts";
+export { installRuntime, type InstallRuntimeOptions, type RuntimeFiles } from "./_runtime.ts";
+export type { SandboxSpec } from "./_sandbox.ts";

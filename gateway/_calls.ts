@@ -16,6 +16,7 @@ import {
   INLINE_JSON_LIMIT,
   type ProjectTable,
 } from "../ipc/mod.ts";
+import { argsProblem } from "./_args_check.ts";
 import type { Connection } from "./_clients.ts";
 import type { WorkerLink } from "./_link.ts";
 import { type ClientId, errorReply, reply, type ServerMessage } from "./_replies.ts";
@@ -334,6 +335,16 @@ export class CallRouter {
       return refuse(
         ErrorCode.UNKNOWN_METHOD,
         `Cannot call method: ${object} has no method ${JSON.stringify(method)}`,
+      );
+    }
+    const info = table.describe?.objects[object]?.methods[method];
+    const problem = info && argsProblem(request.args, info);
+    if (problem) {
+      const pointer = problem.slice(0, problem.indexOf(":"));
+      return errorReply(
+        ErrorCode.BAD_ARGS,
+        `Cannot call ${object}.${method}: args${problem}`,
+        { id, data: { object, method, pointer: `/params/args${pointer}` } },
       );
     }
     return undefined;

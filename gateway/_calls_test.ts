@@ -179,3 +179,43 @@ Deno.test("CallRouter sends long args as bytes and refuses everything once close
   assert.equal(late.code, ErrorCode.SHUTTING_DOWN);
   router.complete(12345, failedOutcome("a", "m", ErrorCode.INTERNAL, "X", "unknown id is ignored"));
 });
+
+Deno.test("CallRouter refuses arguments that do not fit the described method BAD_ARGS with a pointer", async () => {
+  const { link, router, call } = setup();
+  router.setTable({
+    ...pythonTable({ sport_client: ["Move"] }),
+    describe: {
+      hash: "h",
+      objects: {
+        sport_client: {
+          doc: null,
+          class: false,
+          methods: {
+            Move: {
+              params: [{
+                name: "vx",
+                kind: "positional_or_keyword",
+                required: true,
+                annotation: "float",
+                schema: { type: "number" },
+              }],
+              returns: null,
+              async: false,
+              doc: null,
+            },
+          },
+        },
+      },
+    },
+  });
+  const refused = await call(1, "sport_client", "Move", { vx: "fast" });
+  assert.equal(refused.code, ErrorCode.BAD_ARGS);
+  assert.match(refused.message!, /args\/vx: expected number, got string/);
+  assert.deepEqual(refused.data, {
+    object: "sport_client",
+    method: "Move",
+    pointer: "/params/args/vx",
+  });
+  assert.equal(link.calls.length, 0, "refused before it reached the worker");
+  assert.equal((await call(2, "sport_client", "Move", { vx: 0.3 })).status, "success");
+});

@@ -57,3 +57,20 @@ export function rollback(ctx: CommandContext): Promise<ServerMessage | undefined
     async () => answer(await ctx.services.link.request("rollback", {}), ctx.id),
   );
 }
+
+/** `versions`: every kept version with its status (good, failed, candidate) and why. */
+export async function versions(ctx: CommandContext): Promise<ServerMessage | undefined> {
+  return answer(await ctx.services.link.request("versions", {}), ctx.id);
+}
+
+/** `activate {version}`: makes a kept version current and starts it. */
+export function activate(
+  ctx: CommandContext,
+  command: CommandOf<"activate">,
+): Promise<ServerMessage | undefined> {
+  return holdingCalls(
+    ctx,
+    async () =>
+      answer(await ctx.services.link.request("activate", { version: command.version }), ctx.id),
+  );
+}

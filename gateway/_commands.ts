@@ -6,9 +6,10 @@
 import { ErrorCode, errorMessage } from "../errors.ts";
 import { logger } from "../log.ts";
 import { cancel, processCall } from "./_cmd_calls.ts";
+import { describe } from "./_cmd_describe.ts";
 import { estop, estopRelease } from "./_cmd_estop.ts";
 import { logs, unfollow } from "./_cmd_logs.ts";
-import { rollback, start, update } from "./_cmd_project.ts";
+import { activate, rollback, start, update, versions } from "./_cmd_project.ts";
 import { takeover } from "./_cmd_session.ts";
 import { status } from "./_cmd_status.ts";
 import { uploadAbort, uploadBegin, uploadChunk } from "./_cmd_upload.ts";
@@ -34,6 +35,9 @@ export const COMMANDS: { readonly [K in CommandName]: CommandHandler<K> } = {
   estop_release: estopRelease,
   logs,
   unfollow,
+  describe,
+  versions,
+  activate,
 };
 
 /**
@@ -55,6 +59,9 @@ export const ACCESS: { readonly [K in CommandName]: "controller" | "any" } = {
   estop_release: "controller",
   logs: "any",
   unfollow: "any",
+  describe: "any",
+  versions: "any",
+  activate: "controller",
 };
 
 /**

@@ -122,7 +122,12 @@ export class FrontDoor implements AsyncDisposable {
 
   /** Listens; resolves with the bound address. */
   listen(): Promise<PeerAddress> {
-    const server = net.createServer({ pauseOnConnect: false }, (socket) => this.#admit(socket));
+    // No Nagle: a WebSocket carries small messages (an ACK, a callback) that must go out
+    // at once, not wait up to 40 ms for the peer's delayed ACK. Deno.serve sets it too.
+    const server = net.createServer(
+      { pauseOnConnect: false, noDelay: true },
+      (socket) => this.#admit(socket),
+    );
     this.#server = server;
     const { promise, resolve, reject } = Promise.withResolvers<PeerAddress>();
     server.once("error", reject);
@@ -182,6 +187,7 @@ export class FrontDoor implements AsyncDisposable {
   #admit(socket: net.Socket): void {
     const peer = { hostname: socket.remoteAddress ?? "?", port: socket.remotePort ?? 0 };
     socket.on("error", () => {});
+    socket.setNoDelay(true);
     if (this.#visitors.size >= this.#maxConnections) {
       this.#refuseQuietly("full", "Refusing connections: {max} open (the limit)", {
         max: this.#maxConnections,

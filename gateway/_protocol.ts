@@ -41,7 +41,10 @@ export type ClientCommand =
     lines: number;
     source: "agent" | "project" | "all";
   }
-  | { command: "unfollow"; id?: ClientId };
+  | { command: "unfollow"; id?: ClientId }
+  | { command: "describe"; id?: ClientId; object?: string }
+  | { command: "versions"; id?: ClientId }
+  | { command: "activate"; id?: ClientId; version: number };
 
 /** The name of a client command. */
 export type CommandName = ClientCommand["command"];
@@ -243,6 +246,22 @@ const PARSERS: { [K in CommandName]: (input: ParseInput) => CommandOf<K> } = {
   estop_release: ({ id }) => ({ command: "estop_release", id }),
   logs: parseLogs,
   unfollow: ({ id }) => ({ command: "unfollow", id }),
+  versions: ({ id }) => ({ command: "versions", id }),
+  activate({ params, id }) {
+    const version = params.version;
+    if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 0) {
+      throw bad("activate", "params.version must be a version number (0 or more)", id);
+    }
+    return { command: "activate", id, version };
+  },
+  describe(input) {
+    if (input.params.object === undefined) return { command: "describe", id: input.id };
+    return {
+      command: "describe",
+      id: input.id,
+      object: requireString(input, "object", "describe"),
+    };
+  },
 };
 
 /** Every command name, in the order the error for an unknown one lists them. */

@@ -197,6 +197,9 @@ export class WsGateway implements AsyncDisposable {
     });
     socket.onerror = () => {};
     socket.onclose = (event) => this.#onClose(connection, event);
+    // A takeover waits for the safety stop: what the client sends meanwhile waits too.
+    const early: (string | ArrayBuffer)[] = [];
+    socket.onmessage = (event) => early.push(event.data);
     const placed = admitted.observe
       ? this.#clients.observe(connection)
       : admitted.takeover
@@ -216,6 +219,7 @@ export class WsGateway implements AsyncDisposable {
       return;
     }
     socket.onmessage = (event) => this.#onMessage(connection, event.data);
+    for (const data of early) this.#onMessage(connection, data);
   }
 
   /**

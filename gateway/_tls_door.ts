@@ -142,7 +142,8 @@ export class TlsDoor implements AsyncDisposable {
     // The handshake is over: the connection is no longer unfinished here (the plain door
     // times its request from now on).
     this.#unfinished.get(`${peer.hostname}:${peer.port}`)?.();
-    const inner = net.connect({ host: "127.0.0.1", port: this.#options.innerPort });
+    socket.setNoDelay(true);
+    const inner = net.connect({ host: "127.0.0.1", port: this.#options.innerPort, noDelay: true });
     inner.write(peerPreamble(this.#options.secret, peer));
     socket.pipe(inner);
     inner.pipe(socket);

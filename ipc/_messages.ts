@@ -38,6 +38,35 @@ export interface ProjectData {
   objects?: Record<string, string[]>;
   /** The project's process, once started. */
   pid?: number;
+  /** What confines it, once started (docs/security.md). */
+  confinement?: Confinement;
+}
+
+/**
+ * What confines a started project's processes, layer by layer, as the launcher
+ * (`executors/robot_agent_sandbox`) set it up; `missing` names each layer not in force
+ * and why, so nothing is skipped silently.
+ */
+export interface Confinement {
+  /** Who the project runs as. */
+  user: { name: string; uid: number; gid: number };
+  /** The Landlock ABI its file (and TCP) rules use; null without Landlock. */
+  landlock_abi: number | null;
+  /** Its network: `allowed`, `loopback only (network namespace)`, `no TCP (landlock)`, … */
+  net: string;
+  /** Whether it may start processes: `allowed` or `no new processes (seccomp)`. */
+  run: string;
+  /** The limits in force; null for none. */
+  limits: {
+    memory_mb: number | null;
+    processes: number | null;
+    open_files: number | null;
+    file_size_mb: number | null;
+  };
+  /** Its cgroup v2 folder; null without one. */
+  cgroup: string | null;
+  /** Each layer not in force, and why: `landlock (kernel has none)`. */
+  missing: string[];
 }
 
 /** Where a chunked upload stands. */
@@ -45,6 +74,60 @@ export interface UploadProgress {
   upload_id: string;
   size: number;
   received: number;
+}
+
+/**
+ * Where a deployed version stands: `good` once it started, its `ready()` was truthy and
+ * it ran `lifecycle.probation_s` without crashing; `failed` when its start or probation
+ * failed (`reason` says how); `candidate` until then. The built-in project is good.
+ */
+export type VersionStatus = "good" | "failed" | "candidate";
+
+/** One version on disk, as `versions` lists it. */
+export interface VersionInfo {
+  version: number;
+  type: ProjectType;
+  entry: string;
+  /** When it was deployed (ISO 8601); null for the built-in project (version 0). */
+  deployed_at: string | null;
+  /** The sha256 of the zip it came from; null for the built-in project. */
+  sha256: string | null;
+  status: VersionStatus;
+  /** Why it failed; null unless `failed`. */
+  reason: string | null;
+  /** When its status last changed (ISO 8601); null while it never ran. */
+  status_at: string | null;
+}
+
+/**
+ * Why a START failed, in the error reply's `data`: the exception and where the project
+ * raised it (`file` relative to the project folder; both null when unknown, e.g. a C++
+ * exec failure), and what auto-rollback started instead, if it did.
+ */
+export interface StartFailure {
+  type: string;
+  message: string;
+  traceback: string | null;
+  file: string | null;
+  line: number | null;
+  rolled_back?: RolledBack;
+}
+
+/**
+ * The `rolled_back` event's data: version `from` failed (to start, or in probation) and
+ * `to`, the last good version, runs instead.
+ */
+export interface RolledBack {
+  from: number;
+  to: number;
+  reason: string;
+}
+
+/** A version `rollback` passed over on its way to a good one. */
+export interface SkippedVersion {
+  version: number;
+  status: VersionStatus;
+  reason: string | null;
 }
 
 /** The worker's part of `status`. */
@@ -58,6 +141,8 @@ export interface WorkerStatus {
     last_exit: { code: number; signal: string | null } | null;
     python: string | null;
     abandoned_calls: number;
+    /** What confines the running or exited project; absent when none was started. */
+    confinement?: Confinement;
   };
   calls: { accepted: number; completed: number; failed: number; in_flight: number };
 }
@@ -67,7 +152,18 @@ export interface WorkerOps {
   /** The zip is the frame's body. */
   update: { params: Record<never, never>; data: ProjectData };
   start: { params: Record<never, never>; data: ProjectData };
-  rollback: { params: Record<never, never>; data: ProjectData & { rolled_back_from: number } };
+  /**
+   * Starts the newest good version before the current one; `reason` says why that one and
+   * `skipped` lists the versions passed over.
+   */
+  rollback: {
+    params: Record<never, never>;
+    data: ProjectData & { rolled_back_from: number; reason: string; skipped: SkippedVersion[] };
+  };
+  /** The versions on disk, newest first, the built-in project (0) last. */
+  versions: { params: Record<never, never>; data: { versions: VersionInfo[]; current: number } };
+  /** Makes a kept version current and starts it. */
+  activate: { params: { version: number }; data: ProjectData & { activated_from: number } };
   status: { params: Record<never, never>; data: WorkerStatus };
   /** Runs the project's stop hooks and `safety.on_disconnect`; `reason` goes to the log. */
   safety_stop: { params: { reason: string }; data: { ran: unknown[] } };
@@ -225,12 +321,62 @@ export interface EventMessage {
   data?: unknown;
 }
 
+/** The JSON Schema subset a Python annotation maps to. */
+export interface ValueSchema {
+  type?: "integer" | "number" | "string" | "boolean" | "null" | "array" | "object";
+  enum?: unknown[];
+  anyOf?: ValueSchema[];
+  items?: ValueSchema;
+}
+
+/** One parameter of a described method. */
+export interface ParamInfo {
+  name: string;
+  kind:
+    | "positional_only"
+    | "positional_or_keyword"
+    | "var_positional"
+    | "keyword_only"
+    | "var_keyword";
+  required: boolean;
+  /** The default as JSON (its `repr` when `default_repr`); absent when there is none. */
+  default?: unknown;
+  default_repr?: boolean;
+  /** The annotation as written (`List[float]`); null when there is none. */
+  annotation: string | null;
+  /** What the agent checks the argument against; null when the annotation maps to none. */
+  schema: ValueSchema | null;
+}
+
+/** One described method. */
+export interface MethodInfo {
+  /** Null when its signature cannot be read (a builtin); calls are then not checked. */
+  params: ParamInfo[] | null;
+  returns: { annotation: string | null; schema: ValueSchema | null } | null;
+  async: boolean;
+  /** The first paragraph of its docstring. */
+  doc: string | null;
+}
+
+/** What a project's objects offer (`describe`), and a hash of it. */
+export interface ProjectDescription {
+  objects: Record<
+    string,
+    { doc: string | null; class: boolean; methods: Record<string, MethodInfo> }
+  >;
+  hash: string;
+  /** The interpreter's major.minor. */
+  python?: string;
+}
+
 /** The calls the running project takes, as the worker publishes them. */
 export interface ProjectTable {
   type: ProjectType;
   version: number;
   /** Object name → its public methods; empty for a project that takes no calls (C++). */
   objects: Record<string, string[]>;
+  /** The methods described, when the project's host describes them. */
+  describe?: ProjectDescription;
 }
 
 /**

@@ -17,6 +17,8 @@ export interface SpawnConnectedOptions {
   env?: Record<string, string>;
   clearEnv?: boolean;
   cwd?: string;
+  /** `piped` gives the caller the child's stdin (a control channel); the default is none. */
+  stdin?: "piped" | "null";
   stdout?: "inherit" | "piped" | "null";
   stderr?: "inherit" | "piped" | "null";
   /** How long the child may take to connect. */
@@ -39,8 +41,17 @@ export interface StopChildOptions {
   graceMs: number;
 }
 
+/**
+ * What can be signalled and waited for: a `Deno.ChildProcess`, or a stand-in for one (the
+ * confinement launcher, which passes signals on to the project's processes).
+ */
+export interface Signallable {
+  kill(signal?: Deno.Signal): void;
+  readonly status: Promise<Deno.CommandStatus>;
+}
+
 /** Sends a signal, ignoring a child that is already gone. */
-export function signalChild(child: Deno.ChildProcess, signal: Deno.Signal): void {
+export function signalChild(child: Signallable, signal: Deno.Signal): void {
   try {
     child.kill(signal);
   } catch {
@@ -53,7 +64,7 @@ export function signalChild(child: Deno.ChildProcess, signal: Deno.Signal): void
  * exit. Resolves with its status; the timer is cleared either way.
  */
 export async function stopChild(
-  child: Deno.ChildProcess,
+  child: Signallable,
   options: StopChildOptions,
 ): Promise<Deno.CommandStatus> {
   if (options.signal) signalChild(child, options.signal);
@@ -110,7 +121,7 @@ export async function spawnConnected(options: SpawnConnectedOptions): Promise<Co
       cwd: options.cwd,
       env: options.env,
       clearEnv: options.clearEnv,
-      stdin: "null",
+      stdin: options.stdin ?? "null",
       stdout: options.stdout ?? "inherit",
       stderr: options.stderr ?? "inherit",
     }).spawn();

@@ -30,10 +30,14 @@ arm_deno="$work/package/deno"
 export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
 "$arm_deno" --version | head -1
 # The npm packages are already in DENO_DIR from the native run; the emulated one reuses them.
+# Run as root, the agent starts projects as the sandbox user, who cannot run a python3 under
+# root's home (a pyenv): Debian's runs them.
+printf 'sandbox:\n  python: /usr/bin/python3\n' >"$work/config.yaml"
 token="ra_smoke_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 ROBOT_AGENT_TOKEN="$token" "$arm_deno" run --quiet --allow-net --allow-read --allow-write \
   --allow-run --allow-env --allow-sys \
-  main.ts --port 0 --host 127.0.0.1 --storage "$work/storage" >"$work/out" 2>"$work/err" &
+  main.ts --port 0 --host 127.0.0.1 --storage "$work/storage" --config "$work/config.yaml" \
+  >"$work/out" 2>"$work/err" &
 agent_pid=$!
 for _ in $(seq 1 120); do
   grep -q "listening on" "$work/out" && break

@@ -13,7 +13,6 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { type Agent, type Client, sha256, startAgent } from "../tests/_agent.ts";
-import { encodeChunk } from "../gateway/mod.ts";
 
 const PROJECT = `import time
 
@@ -111,10 +110,16 @@ async function uploadUntil(client: Client, signal: AbortSignal): Promise<void> {
     params: { size, sha256: digest },
   });
   let offset: number = begin.data.offset;
+  // Text chunks: each is answered by a reply, which (unlike a binary chunk's progress
+  // event) the agent never drops when the client is busy reading other messages.
+  let chunk = 0;
   while (!signal.aborted && offset < size) {
     const end = Math.min(size, offset + 1024 * 1024);
-    client.send(encodeChunk(digest, offset, data.subarray(offset, end)));
-    await client.event("upload_progress");
+    await client.request({
+      command: "upload_chunk",
+      id: `c-${digest.slice(0, 8)}-${chunk++}`,
+      params: { upload_id: digest, offset, data: data.subarray(offset, end).toBase64() },
+    }, 30_000);
     offset = end;
   }
   await client.request({ command: "upload_abort", id: "abort", params: { upload_id: digest } });

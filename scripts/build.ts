@@ -2,9 +2,9 @@
  * Builds the single executable: `deno task build [--target TRIPLE] [--output FILE]`.
  *
  * The default target is the robot's, `aarch64-unknown-linux-gnu`. The binary embeds the
- * Python host package (`executors/robot_agent_host/`) and the default project
- * (`--include`) and carries the same permission flags as `deno task start`; run as
- * `robot-agent worker --ipc PATH` it is the worker.
+ * Python host package (`executors/robot_agent_host/`), the default project and the web
+ * console's files (`console/static/`, `--include`) and carries the same permission flags
+ * as `deno task start`; run as `robot-agent worker --ipc PATH` it is the worker.
  *
  * `deno compile` type-checks first, then downloads the `denort` runtime for the target
  * (once, cached); without internet it stops there with Deno's own error.
@@ -39,7 +39,11 @@ export async function compileArgs(target: string, output: string): Promise<strin
     "--include",
     join(ROOT, "executors", "robot_agent_host"),
     "--include",
+    join(ROOT, "executors", "robot_agent_sandbox"),
+    "--include",
     join(ROOT, "executors", "default_project"),
+    "--include",
+    join(ROOT, "console", "static"),
     ...await startFlags(),
     "--no-prompt",
     join(ROOT, "main.ts"),

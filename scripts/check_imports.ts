@@ -12,6 +12,14 @@
  *   loading;
  * - another folder is entered only through its `mod.ts`, which lists its exports by
  *   name (no `export *`);
+ * - `console/` (the web console's source, `.tsx` included, bundled for browsers) is a top
+ *   layer beside `cli/`: it reaches `client/` through its `mod.ts`, and nothing imports it;
+ * - `client/` (the TypeScript client, bundled for browsers too) loads nothing but its own
+ *   files at run time: no other layer, no npm package, no `node:` module; it may import
+ *   types from the layers below it, which are erased;
+ * - `fleet/` is loaded by other layers only with a dynamic `import()` (type imports aside),
+ *   and the NATS packages (`@nats-io/…`) only by `fleet/`: an agent without a fleet
+ *   configured loads no NATS code;
  * - no import cycles;
  * - what the worker process loads at start-up (`main.ts` and `worker/mod.ts`, through
  *   their static imports) imports no `node:` module and no npm package: the first one
@@ -22,8 +30,11 @@
 import { dirname, join, relative, resolve } from "node:path";
 
 const LAYERS: Record<string, number> = {
-  "main.ts": 5,
-  cli: 4,
+  "main.ts": 6,
+  console: 5,
+  cli: 5,
+  fleet: 4,
+  client: 3,
   gateway: 3,
   worker: 3,
   executors: 2,
@@ -38,6 +49,35 @@ const LAYERS: Record<string, number> = {
 
 /** Pairs of layers that may not depend on each other even though the layers allow it. */
 const FORBIDDEN: ReadonlySet<string> = new Set(["gateway→executors"]);
+
+/** Layers that load nothing outside themselves at run time (see the module doc). */
+const STANDALONE: ReadonlySet<string> = new Set(["client"]);
+
+/** Why an import breaks the rule of a standalone layer, if it does. */
+function standaloneProblem(file: string, edge: ImportEdge, target?: string): string | undefined {
+  const unit = unitOf(file);
+  if (!STANDALONE.has(unit) || edge.typeOnly) return undefined;
+  if (target !== undefined && unitOf(target) === unit) return undefined;
+  return `${file}: imports ${target ?? edge.specifier} at run time: ${unit} loads nothing ` +
+    "outside itself (import only types)";
+}
+
+/** Layers other layers may load only with a dynamic `import()`, and the packages only they use. */
+const LAZY: Readonly<Record<string, string>> = { fleet: "@nats-io/" };
+
+/** Why an import breaks the rule of a lazily loaded layer, if it does. */
+function lazyProblem(file: string, edge: ImportEdge, target?: string): string | undefined {
+  const from = unitOf(file);
+  if (target === undefined) {
+    const owner = Object.entries(LAZY).find(([, prefix]) => edge.specifier.startsWith(prefix));
+    return owner && owner[0] !== from
+      ? `${file}: imports ${edge.specifier}, which only ${owner[0]}/ may use`
+      : undefined;
+  }
+  const to = unitOf(target);
+  if (!(to in LAZY) || to === from || !edge.loadsAtStart) return undefined;
+  return `${file}: imports ${target} statically: load ${to}/ with a dynamic import()`;
+}
 
 /** Where the worker process starts loading code. */
 const WORKER_ENTRIES = ["main.ts", "worker/mod.ts"];
@@ -62,7 +102,7 @@ async function sourceFiles(root: string): Promise<string[]> {
       continue;
     }
     for await (const entry of Deno.readDir(path)) {
-      if (entry.isFile && entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) {
+      if (entry.isFile && /\.tsx?$/.test(entry.name) && !/_test\.tsx?$/.test(entry.name)) {
         out.push(`${unit}/${entry.name}`);
       }
     }
@@ -123,9 +163,13 @@ export async function checkImports(root: string): Promise<string[]> {
     for (const edge of importsOf(text)) {
       if (!edge.specifier.startsWith(".")) {
         if (edge.loadsAtStart) runtime.external.push(edge.specifier);
+        const standalone = standaloneProblem(file, edge) ?? lazyProblem(file, edge);
+        if (standalone) problems.push(standalone);
         continue;
       }
       const target = relative(root, resolve(root, dirname(file), edge.specifier));
+      const standalone = standaloneProblem(file, edge, target) ?? lazyProblem(file, edge, target);
+      if (standalone) problems.push(standalone);
       if (target.endsWith(".json")) continue;
       edges.push(target);
       if (edge.loadsAtStart) runtime.local.push(target);

@@ -124,6 +124,23 @@ export class Agent {
   }
 }
 
+/**
+ * The interpreter projects run on when the agent, run as root, switches them to the sandbox
+ * user: that user cannot run a pyenv python3 under root's 0700 home (docs/security.md).
+ */
+const SANDBOX_PYTHON = "/usr/bin/python3";
+
+/** `config` with `sandbox.python` set, unless it has a `sandbox:` section of its own. */
+function withSandboxPython(config: string | undefined): string | undefined {
+  if (config !== undefined && /^sandbox:/m.test(config)) return config;
+  try {
+    Deno.statSync(SANDBOX_PYTHON);
+  } catch {
+    return config;
+  }
+  return `${config ?? ""}\nsandbox:\n  python: ${SANDBOX_PYTHON}\n`;
+}
+
 /** Starts the agent from source exactly as `deno task start` does, on a free port. */
 export async function startAgent(options: StartAgentOptions = {}): Promise<Agent> {
   const ownsStorage = options.storage === undefined;
@@ -137,9 +154,13 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     storage,
     ...(options.args ?? []),
   ];
-  if (options.config !== undefined) {
+  // A test passing its own --config file sets what it needs itself.
+  const config = options.args?.includes("--config")
+    ? options.config
+    : withSandboxPython(options.config);
+  if (config !== undefined) {
     const file = join(storage, "test-config.yaml");
-    await Deno.writeTextFile(file, options.config);
+    await Deno.writeTextFile(file, config);
     args.push("--config", file);
   }
   const deno = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
@@ -201,6 +222,13 @@ export async function startAgent(options: StartAgentOptions = {}): Promise<Agent
     clearTimeout(timer);
   }
 }
+
+/**
+ * Config for a test that sends one large message (a one-message UPDATE of tens of MB): the
+ * agent takes a message that takes longer than `safety.link_timeout_ms` (500 ms) to arrive
+ * for a link gone dark (docs/protocol.md), and a loaded machine can take that long.
+ */
+export const LONG_LINK_TIMEOUT = "safety:\n  link_timeout_ms: 30000\n";
 
 /** A fresh random operator token for one test agent. */
 export function testToken(): string {

@@ -88,3 +88,56 @@ Deno.test("checkImports refuses gateway → executors, dynamic imports included,
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("checkImports lets client/ import only types from the agent, and no packages", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(join(dir, "client"));
+    await Deno.writeTextFile(join(dir, "errors.ts"), "export const E = 1;\n");
+    await Deno.writeTextFile(
+      join(dir, "client/mod.ts"),
+      'export { a } from "./_a.ts";\nimport type { E } from "../errors.ts";\n',
+    );
+    await Deno.writeTextFile(
+      join(dir, "client/_a.ts"),
+      'import { E } from "../errors.ts";\nimport { parse } from "yaml";\nexport const a = 1;\n',
+    );
+    const problems = await checkImports(dir);
+    assert.deepEqual(problems.map((p) => p.split(": imports ")[1].split(" ")[0]).sort(), [
+      "errors.ts",
+      "yaml",
+    ]);
+    assert.ok(problems.every((p) => p.startsWith("client/_a.ts")), problems.join("\n"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkImports lets other layers load fleet/ only dynamically, and NATS only in fleet/", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const folder of ["cli", "fleet", "gateway"]) await Deno.mkdir(join(dir, folder));
+    await Deno.writeTextFile(
+      join(dir, "cli/mod.ts"),
+      'import { a } from "../fleet/mod.ts";\nimport type { B } from "../fleet/mod.ts";\n' +
+        'const lazy = () => import("../fleet/mod.ts");\n',
+    );
+    await Deno.writeTextFile(
+      join(dir, "fleet/mod.ts"),
+      'import { connect } from "@nats-io/transport-node";\nexport const a = 1;\n',
+    );
+    await Deno.writeTextFile(
+      join(dir, "gateway/mod.ts"),
+      'import { Kvm } from "@nats-io/kv";\nexport const g = 1;\n',
+    );
+    const problems = await checkImports(dir);
+    assert.deepEqual(problems.map((p) => p.split(":")[0]).sort(), ["cli/mod.ts", "gateway/mod.ts"]);
+    assert.ok(
+      problems.some((p) => p.includes("load fleet/ with a dynamic import()")),
+      problems.join("\n"),
+    );
+    assert.ok(problems.some((p) => p.includes("which only fleet/ may use")), problems.join("\n"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

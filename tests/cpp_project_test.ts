@@ -83,7 +83,8 @@ Deno.test("a C++ executable that exits on its own is reported with its exit code
   const dir = await Deno.makeTempDir();
   try {
     const program = await buildCpp(EXITS, dir);
-    await using agent = await startAgent();
+    // It exits within its probation: without this, the built-in project would replace it.
+    await using agent = await startAgent({ config: "lifecycle:\n  auto_rollback: false\n" });
     await using client = await agent.connect();
     const zip = await makeZip({ "app": program }, { modes: { app: 0o755 } });
     assert.equal(

@@ -7,6 +7,7 @@ import {
   type Client,
   delay,
   isAlive,
+  LONG_LINK_TIMEOUT,
   makeZip,
   RawClient,
   startAgent,
@@ -62,7 +63,8 @@ async function waitUntil(
 }
 
 Deno.test("a Python process that dies fails its calls with EXECUTOR_EXITED and the next call revives it", async () => {
-  await using agent = await startAgent();
+  // Good at once: a crash during its probation would bring back the previous version.
+  await using agent = await startAgent({ config: "lifecycle:\n  probation_s: 0\n" });
   await using client = await agent.connect();
   await client.deploy({ "main.py": FRAGILE });
   const pending = await client.request({
@@ -119,7 +121,7 @@ Deno.test("cancel answers a running call with CANCELLED at once", async () => {
 });
 
 Deno.test("a worker killed during an UPDATE fails it cleanly and the running project survives", async () => {
-  await using agent = await startAgent();
+  await using agent = await startAgent({ config: LONG_LINK_TIMEOUT });
   await using client = await agent.connect();
   await client.deploy({ "main.py": FRAGILE });
   const workerPid = (await status(client)).worker.pid as number;
@@ -170,7 +172,7 @@ Deno.test("an agent killed mid-UPDATE restarts on the previous version with stag
   try {
     let workerPid = 0;
     {
-      const agent = await startAgent({ storage });
+      const agent = await startAgent({ storage, config: LONG_LINK_TIMEOUT });
       const client = await agent.connect();
       await client.deploy({ "main.py": FRAGILE });
       const before = await status(client);
@@ -353,7 +355,8 @@ Deno.test("a client that stops reading is closed with 4008 and its results wait 
 });
 
 Deno.test("rollback returns to the previous version, then to the built-in project", async () => {
-  await using agent = await startAgent();
+  // Each started version is good at once, so each is one rollback can go to.
+  await using agent = await startAgent({ config: "lifecycle:\n  probation_s: 0\n" });
   await using client = await agent.connect();
   await client.deploy({ "main.py": "class V:\n    def v(self):\n        return 1\n" });
   await client.deploy({ "main.py": "class V:\n    def v(self):\n        return 2\n" });

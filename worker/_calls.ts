@@ -101,23 +101,36 @@ export class CallRouter {
       });
       return;
     }
+    // While a restart is under way the executor is gone or replaced: wait for the restart,
+    // so every call that finds the project exited shares the one restart.
+    const reviving = this.#runner.reviving;
     const executor = this.#runner.executor;
-    if (!executor) {
+    if (reviving) {
+      this.#afterRevive(message, argsJson, reviving);
+    } else if (!executor) {
       this.#callback(message.id, notStarted(message));
     } else if (executor.running || !executor.revivable) {
       // One that cannot run it says why (C++: NOT_SUPPORTED).
       this.#run(executor, message, argsJson);
     } else {
-      this.#held.set(message.id, message);
-      this.#runner.revive(executor).then(
-        (live) => {
-          if (this.#held.delete(message.id)) this.#run(live, message, argsJson);
-        },
-        (error) => {
-          if (this.#held.delete(message.id)) this.#callback(message.id, notRevived(message, error));
-        },
-      );
+      this.#afterRevive(message, argsJson, this.#runner.revive(executor));
     }
+  }
+
+  #afterRevive(
+    message: CallMessage,
+    argsJson: Uint8Array | undefined,
+    revived: Promise<Executor>,
+  ): void {
+    this.#held.set(message.id, message);
+    revived.then(
+      (live) => {
+        if (this.#held.delete(message.id)) this.#run(live, message, argsJson);
+      },
+      (error) => {
+        if (this.#held.delete(message.id)) this.#callback(message.id, notRevived(message, error));
+      },
+    );
   }
 
   #run(executor: Executor, message: CallMessage, argsJson: Uint8Array | undefined): void {

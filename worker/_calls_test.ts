@@ -93,6 +93,24 @@ Deno.test("WorkerService restarts an exited Python project once for several wait
   }
 });
 
+Deno.test("WorkerService has calls that arrive while the restart runs share it, not NOT_STARTED", async () => {
+  await using harness = await Harness.create();
+  harness.executor.exit({ code: 1, signal: null });
+  const gate = Promise.withResolvers<void>();
+  harness.startGate = gate.promise;
+  const first = harness.call(1, { object: "arm", method: "wave" });
+  // The restart is under way (stopping the exited process, starting the new one) when the
+  // others arrive.
+  await settle();
+  assert.equal(harness.starts.length, 2, "the restart has begun");
+  const later = [2, 3, 4, 5].map((id) => harness.call(id, { object: "arm", method: "wave" }));
+  await settle();
+  gate.resolve();
+  const outcomes = await Promise.all([first, ...later]);
+  assert.equal(harness.starts.length, 2, "one restart for five calls");
+  for (const { data } of outcomes) assert.equal(data.ok, true, data.error?.message);
+});
+
 Deno.test("WorkerService answers calls waiting for a failed restart with EXECUTOR_EXITED", async () => {
   await using harness = await Harness.create();
   harness.executor.exit({ code: 1, signal: null });

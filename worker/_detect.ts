@@ -7,6 +7,7 @@
 
 import { resolvePath } from "../paths.ts";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
+import { parsePermissions, type PermissionRequest } from "./_permissions.ts";
 
 /** The kinds of project the agent can run. */
 export type ProjectType = "python" | "cpp";
@@ -23,16 +24,32 @@ export interface ProjectInfo {
   args: string[];
   /** `true` when the project came with a {@link MANIFEST_NAME} that said what to run. */
   manifest: boolean;
+  /**
+   * The project's name, which its data folder is kept under across versions: the
+   * manifest's `name`, else the zip's single top folder's, else {@link DEFAULT_NAME}.
+   */
+  name: string;
+  /** What the manifest asks under `permissions`; empty without one. */
+  permissions: PermissionRequest;
 }
 
-/** The optional manifest at the project root: `{"type", "entry"?, "args"?}`. */
+/** The name of a project that gives none and has no top folder to take it from. */
+export const DEFAULT_NAME = "project";
+
+/** What a project name may be: it names a folder. */
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * The optional manifest at the project root:
+ * `{"type", "entry"?, "args"?, "name"?, "permissions"?}`.
+ */
 export const MANIFEST_NAME = "robot-agent.json";
 
 /** Names that zip tools add beside the project, ignored when looking for its top folder. */
 const CLUTTER = new Set(["__MACOSX", ".DS_Store"]);
 const PYTHON_ENTRIES = ["main.py", "__init__.py"];
 const EXECUTABLE_FOLDERS = ["bin", "build"];
-const MANIFEST_KEYS = new Set(["type", "entry", "args"]);
+const MANIFEST_KEYS = new Set(["type", "entry", "args", "name", "permissions"]);
 const MAX_MANIFEST_BYTES = 64 * 1024;
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
@@ -47,15 +64,32 @@ const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
  * @throws {AgentError} NO_PROJECT when nothing runnable is found or the manifest is invalid.
  */
 export async function detectProject(dir: string): Promise<ProjectInfo> {
-  const root = await projectRoot(resolvePath(dir));
+  const top = resolvePath(dir);
+  const root = await projectRoot(top);
+  const folder = root === top ? "" : root.slice(top.length + 1);
+  const folderName = NAME_PATTERN.test(folder) ? folder : DEFAULT_NAME;
   const manifest = await readManifest(root);
   if (manifest === undefined) {
-    return { ...await detectEntry(root, undefined), root, args: [], manifest: false };
+    return {
+      ...await detectEntry(root, undefined),
+      root,
+      args: [],
+      manifest: false,
+      name: folderName,
+      permissions: {},
+    };
   }
   const found = manifest.entry === undefined
     ? await detectEntry(root, manifest.type)
     : { type: manifest.type, entry: await checkEntry(root, manifest.type, manifest.entry) };
-  return { ...found, root, args: manifest.args, manifest: true };
+  return {
+    ...found,
+    root,
+    args: manifest.args,
+    manifest: true,
+    name: manifest.name ?? folderName,
+    permissions: manifest.permissions,
+  };
 }
 
 async function projectRoot(dir: string): Promise<string> {
@@ -74,6 +108,8 @@ interface Manifest {
   type: ProjectType;
   entry?: string;
   args: string[];
+  name?: string;
+  permissions: PermissionRequest;
 }
 
 async function readManifest(root: string): Promise<Manifest | undefined> {
@@ -105,10 +141,10 @@ function parseManifest(value: unknown): Manifest {
   const fields = value as Record<string, unknown>;
   for (const key of Object.keys(fields)) {
     if (!MANIFEST_KEYS.has(key)) {
-      throw manifestError(`unknown key '${key}' (allowed: type, entry, args)`);
+      throw manifestError(`unknown key '${key}' (allowed: ${[...MANIFEST_KEYS].join(", ")})`);
     }
   }
-  const { type, entry, args } = fields;
+  const { type, entry, args, name, permissions } = fields;
   if (type !== "python" && type !== "cpp") {
     throw manifestError(`'type' must be "python" or "cpp", not ${JSON.stringify(type)}`);
   }
@@ -121,7 +157,18 @@ function parseManifest(value: unknown): Manifest {
   ) {
     throw manifestError("'args' must be an array of strings");
   }
-  return { type, entry, args: args ?? [] };
+  if (name !== undefined && (typeof name !== "string" || !NAME_PATTERN.test(name))) {
+    throw manifestError(
+      "'name' must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    );
+  }
+  return {
+    type,
+    entry,
+    args: args ?? [],
+    name,
+    permissions: permissions === undefined ? {} : parsePermissions(permissions, manifestError),
+  };
 }
 
 /** Checks the entry a manifest names and returns it normalised. */

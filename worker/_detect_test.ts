@@ -53,6 +53,8 @@ Deno.test("detectProject finds a Python project by main.py", async () => {
       entry: "main.py",
       args: [],
       manifest: false,
+      name: "project",
+      permissions: {},
     });
   });
 });
@@ -105,6 +107,8 @@ Deno.test("detectProject finds a single ELF executable at the top", async () => 
       entry: "robot",
       args: [],
       manifest: false,
+      name: "project",
+      permissions: {},
     });
   });
 });
@@ -171,6 +175,8 @@ Deno.test("detectProject follows a valid manifest", async () => {
       entry: "app/run.py",
       args: ["--fast"],
       manifest: true,
+      name: "project",
+      permissions: {},
     });
   });
   await withProject({
@@ -245,5 +251,37 @@ Deno.test("detectProject refuses a manifest entry that is not executable", async
       "robot": { elf: true, mode: 0o644 },
     },
     /robot-agent\.json: entry 'robot' is not executable \(mode 0644\)/,
+  );
+});
+
+Deno.test("detectProject takes the name from the manifest, else from the zip's top folder", async () => {
+  await withProject({
+    [`walker/${MANIFEST_NAME}`]: manifest({
+      type: "python",
+      name: "gait-lab",
+      permissions: { net: false, write: ["/tmp/gait/"], memory_mb: 512 },
+    }),
+    "walker/main.py": "",
+  }, async (dir) => {
+    const info = await detectProject(dir);
+    assert.equal(info.name, "gait-lab");
+    assert.deepEqual(info.permissions, { net: false, write: ["/tmp/gait"], memory_mb: 512 });
+  });
+  await withProject({ "walker/main.py": "" }, async (dir) => {
+    assert.equal((await detectProject(dir)).name, "walker");
+  });
+  await withProject({ "main.py": "" }, async (dir) => {
+    assert.equal((await detectProject(dir)).name, "project");
+  });
+});
+
+Deno.test("detectProject refuses a manifest with a bad name or permissions", async () => {
+  await assertNoProject(
+    { [MANIFEST_NAME]: manifest({ type: "python", name: "../up" }), "main.py": "" },
+    /'name' must be 1 to 64 letters/,
+  );
+  await assertNoProject(
+    { [MANIFEST_NAME]: manifest({ type: "python", permissions: { net: "no" } }), "main.py": "" },
+    /robot-agent\.json: 'permissions\.net' must be true or false/,
   );
 });

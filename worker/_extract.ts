@@ -76,8 +76,8 @@ const encoder = new TextEncoder();
  * `source` is the zip itself, or the path of a zip file, which is then read range by range
  * rather than loaded whole. All entries are validated before the first byte is written;
  * when writing fails part way, whatever was written is removed again, so a refused zip
- * leaves `dest` as it was. Files keep the permission bits of their Unix mode (so
- * executables stay executable), else get 0o644; folders get 0o755.
+ * leaves `dest` as it was. Files with an execute bit in their Unix mode get 0o755, others
+ * 0o644; folders get 0o755.
  *
  * @throws {AgentError} BAD_ZIP, EMPTY_ZIP, UNSAFE_ZIP, ZIP_TOO_LARGE or STORAGE_ERROR, with a
  * message of the form `Cannot extract project: <state>`.
@@ -288,9 +288,14 @@ function addFolder(folders: Map<string, string>, path: string): void {
   }
 }
 
+/**
+ * 0o755 for an executable (any execute bit in its Unix mode), else 0o644: whatever the zip
+ * says, a deployed file is readable by the project's user and writable by the agent alone
+ * (docs/security.md), so a project cannot change its stored versions.
+ */
 function fileMode(entry: ZipEntry): number {
   const permissions = (entry.externalFileAttributes >>> 16) & 0o777;
-  return permissions === 0 ? FILE_MODE : permissions;
+  return (permissions & 0o111) !== 0 ? FOLDER_MODE : FILE_MODE;
 }
 
 /** Refuses entries sharing compressed bytes, the trick of the densest zip bombs. */

@@ -118,17 +118,21 @@ Deno.test("extractZip writes files, nested folders and contents", async () => {
   });
 });
 
-Deno.test("extractZip keeps the permission bits of Unix modes", async () => {
+Deno.test("extractZip keeps executables executable and makes every file readable, writable by the agent alone", async () => {
   const zip = rawZip([
     { name: "run", data: new TextEncoder().encode("#!/bin/sh\n"), mode: 0o104755 },
     { name: "config.txt", data: new Uint8Array([1]), mode: 0o100600 },
     { name: "plain.txt", data: new Uint8Array([2]), mode: 0 },
+    { name: "open.txt", data: new Uint8Array([3]), mode: 0o100666 },
+    { name: "open-run", data: new Uint8Array([4]), mode: 0o100777 },
   ]);
   await withTempDir(async (dest) => {
     await extractZip(zip, dest, LIMITS);
     assert.equal((await Deno.stat(`${dest}/run`)).mode! & 0o7777, 0o755);
-    assert.equal((await Deno.stat(`${dest}/config.txt`)).mode! & 0o7777, 0o600);
+    assert.equal((await Deno.stat(`${dest}/config.txt`)).mode! & 0o7777, 0o644);
     assert.equal((await Deno.stat(`${dest}/plain.txt`)).mode! & 0o7777, 0o644);
+    assert.equal((await Deno.stat(`${dest}/open.txt`)).mode! & 0o7777, 0o644);
+    assert.equal((await Deno.stat(`${dest}/open-run`)).mode! & 0o7777, 0o755);
   });
 });
 

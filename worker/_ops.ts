@@ -10,11 +10,13 @@ import { AgentError, ErrorCode, errorCode, errorMessage } from "../errors.ts";
 import { type OpData, type OpParams, releaseBytes, type WorkerOp } from "../ipc/mod.ts";
 import { logger } from "../log.ts";
 import type { CallRouter } from "./_calls.ts";
+import type { VersionLifecycle } from "./_lifecycle.ts";
 import type { ProjectStore } from "./_project_store.ts";
 import type { ProjectRunner } from "./_runner.ts";
 import type { SerialQueue } from "./_serial.ts";
 import type { StateFile } from "./_state_file.ts";
 import type { UploadManager } from "./_uploads.ts";
+import type { VersionBook } from "./_version_book.ts";
 
 const log = logger("worker", "ops");
 
@@ -24,6 +26,9 @@ export interface OpContext {
   readonly store: ProjectStore;
   readonly uploads: UploadManager;
   readonly runner: ProjectRunner;
+  /** Starts versions and judges them: every start, rollback and activate goes through it. */
+  readonly lifecycle: VersionLifecycle;
+  readonly book: VersionBook;
   readonly calls: CallRouter;
   /** UPDATE, START and rollback run one at a time in it. */
   readonly queue: SerialQueue;
@@ -53,9 +58,12 @@ export const OPS: { readonly [K in WorkerOp]: OpHandler<K> } = {
   start: (ctx) =>
     ctx.queue.runSwitch(async () => ({
       message: "Project started",
-      data: await ctx.runner.launch(ctx.store.current),
+      data: await ctx.lifecycle.launch(ctx.store.current),
     })),
-  rollback: (ctx) => ctx.queue.runSwitch(() => rollback(ctx)),
+  rollback: (ctx) => ctx.queue.runSwitch(() => ctx.lifecycle.rollback()),
+  versions: async (ctx) => ({ message: "Versions", data: await ctx.lifecycle.versions() }),
+  activate: (ctx, params) =>
+    ctx.queue.runSwitch(() => ctx.lifecycle.activateAndStart(params?.version)),
   status: (ctx) =>
     Promise.resolve({
       message: "Status",
@@ -67,6 +75,7 @@ export const OPS: { readonly [K in WorkerOp]: OpHandler<K> } = {
     }),
   safety_stop: async (ctx, params) => {
     log.info("Safety stop: {reason}", { reason: params.reason });
+    ctx.lifecycle.onSafetyStop();
     const ran = await ctx.runner.executor?.safetyStop(ctx.config.safety.on_disconnect) ?? [];
     return { message: "Safety stop done", data: { ran } };
   },
@@ -98,12 +107,20 @@ export function runOp<K extends WorkerOp>(
 async function deploy(
   ctx: OpContext,
   source: Uint8Array | string,
-  verified?: Promise<void>,
+  upload?: { sha256: string; verified: Promise<void> },
 ): Promise<OpReply<"update">> {
-  const meta = await ctx.store.add(source, { signal: ctx.signal, verified });
+  // A one-message zip's digest is computed while it is extracted; an upload's is its id.
+  const digest = typeof source === "string" ? undefined : sha256Hex(source);
+  let meta;
+  try {
+    meta = await ctx.store.add(source, { signal: ctx.signal, verified: upload?.verified });
+  } finally {
+    await digest;
+  }
   ctx.signal.throwIfAborted();
-  await ctx.runner.unload();
-  await ctx.store.activate(meta.version);
+  await ctx.book.deployed(meta.version, upload?.sha256 ?? await digest ?? null);
+  await ctx.lifecycle.unload();
+  await ctx.lifecycle.activate(meta.version);
   await ctx.stateFile.write({ started: false });
   log.info("Project version {version} deployed: {type}, {files} files", { ...meta });
   return {
@@ -112,23 +129,9 @@ async function deploy(
   };
 }
 
-async function rollback(ctx: OpContext): Promise<OpReply<"rollback">> {
-  const current = ctx.store.current.version;
-  const previous = (await ctx.store.versions()).filter((v) => v < current).at(-1) ??
-    (current > 0 ? 0 : undefined);
-  if (previous === undefined) {
-    throw new AgentError(
-      ErrorCode.NO_PREVIOUS_VERSION,
-      "Cannot roll back: the built-in default project is current and nothing precedes it",
-    );
-  }
-  await ctx.runner.unload();
-  const data = await ctx.runner.launch(await ctx.store.activate(previous));
-  log.info("Rolled back from version {current} to {previous}", { current, previous });
-  return {
-    message: `Rolled back to version ${previous}`,
-    data: { ...data, rolled_back_from: current },
-  };
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return new Uint8Array(digest).toHex();
 }
 
 async function uploadChunk(
@@ -151,7 +154,9 @@ async function uploadChunk(
     // version is made only once it matches.
     const finished = await ctx.uploads.finish(id);
     verified = finished.verified;
-    const reply = await ctx.queue.run(() => deploy(ctx, finished.path, finished.verified));
+    const reply = await ctx.queue.run(() =>
+      deploy(ctx, finished.path, { sha256: id, verified: finished.verified })
+    );
     return { message: reply.message, data: { ...progress, complete: true, ...reply.data } };
   } catch (error) {
     // The upload is over either way: say so, so the gateway answers its upload_begin.

@@ -15,8 +15,9 @@
 import { joinPath, relativePath } from "../paths.ts";
 import { AgentError, ErrorCode, errorMessage } from "../errors.ts";
 import { logger } from "../log.ts";
-import { detectProject, type ProjectType } from "./_detect.ts";
+import { DEFAULT_NAME, detectProject, type ProjectInfo, type ProjectType } from "./_detect.ts";
 import type { ExtractLimits } from "./_extract.ts";
+import type { PermissionRequest } from "./_permissions.ts";
 
 const log = logger("worker", "store");
 
@@ -30,6 +31,10 @@ export interface ProjectMeta {
   /** The entry, relative to `root`. */
   entry: string;
   args: string[];
+  /** The project's name: its data folder (`STORAGE/data/NAME`) is kept across versions. */
+  name: string;
+  /** What its manifest asks under `permissions`. */
+  permissions: PermissionRequest;
   /** Files extracted and their total size. */
   files: number;
   bytes: number;
@@ -43,7 +48,19 @@ export interface ProjectStoreOptions {
   limits: ExtractLimits;
   /** The built-in project used while nothing was deployed. */
   defaultProject: string;
+  /**
+   * Refuses a project before it becomes a version, by throwing (the permissions its
+   * manifest asks beyond `sandbox.ceiling`).
+   */
+  admit?(info: ProjectInfo): void;
+  /** Refuses a project that cannot run on this machine (a C++ entry for another one). */
+  checkRunnable?(info: ProjectInfo): Promise<void>;
+  /** Versions that pruning keeps whatever their age (the newest good one). */
+  pinned?(): Iterable<number>;
 }
+
+/** The built-in default project's name, and so its data folder's. */
+export const DEFAULT_PROJECT_NAME = "default";
 
 const VERSION_PATTERN = /^v(\d{6,})$/;
 
@@ -101,10 +118,17 @@ export class ProjectStore {
       root: this.#options.defaultProject,
       entry: "main.py",
       args: [],
+      name: DEFAULT_PROJECT_NAME,
+      permissions: {},
       files: 0,
       bytes: 0,
       deployedAt: "",
     };
+  }
+
+  /** What kept version `version` (1 or more) is, from its meta.json. */
+  meta(version: number): Promise<ProjectMeta> {
+    return this.#readMeta(versionName(version));
   }
 
   /** Version numbers on disk, oldest first. */
@@ -151,6 +175,8 @@ export class ProjectStore {
       });
       const info = await detectProject(files);
       await verified;
+      this.#options.admit?.(info);
+      await this.#options.checkRunnable?.(info);
       const version = ((await this.versions()).at(-1) ?? this.#current?.version ?? 0) + 1;
       const name = versionName(version);
       const meta = {
@@ -159,6 +185,8 @@ export class ProjectStore {
         root: relativePath(stage, info.root),
         entry: info.entry,
         args: info.args,
+        name: info.name,
+        permissions: info.permissions,
         files: result.files,
         bytes: result.bytes,
         deployedAt: new Date().toISOString(),
@@ -213,13 +241,20 @@ export class ProjectStore {
   async #readMeta(name: string): Promise<ProjectMeta> {
     const dir = joinPath(this.#projects, name);
     const meta = JSON.parse(await Deno.readTextFile(joinPath(dir, "meta.json"))) as ProjectMeta;
-    return { ...meta, root: joinPath(dir, meta.root) };
+    // Versions stored before projects had names and permissions.
+    return {
+      ...meta,
+      name: meta.name ?? DEFAULT_NAME,
+      permissions: meta.permissions ?? {},
+      root: joinPath(dir, meta.root),
+    };
   }
 
   async #prune(): Promise<void> {
     const all = await this.versions();
     const keep = new Set(all.slice(-this.#options.keepVersions));
     if (this.#current) keep.add(this.#current.version);
+    for (const version of this.#options.pinned?.() ?? []) keep.add(version);
     for (const version of all) {
       if (!keep.has(version)) {
         await Deno.remove(joinPath(this.#projects, versionName(version)), { recursive: true });

@@ -91,7 +91,9 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   forwardLogs(channel, config);
   let booted: WorkerService | undefined;
   try {
-    const runtime = await installRuntime(joinPath(config.storage.dir, "runtime"));
+    const runtime = await installRuntime(joinPath(config.storage.dir, "runtime"), {
+      compileWith: config.python.command,
+    });
     booted = new WorkerService({
       config,
       runtime,

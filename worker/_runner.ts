@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { errorMessage } from "../errors.ts";
+import { AgentError, errorMessage } from "../errors.ts";
 import type { Executor, ExecutorHooks, ExitInfo } from "../executors/mod.ts";
 import type { ProjectData, ProjectTable, WorkerMessage, WorkerStatus } from "../ipc/mod.ts";
 import { logger } from "../log.ts";
@@ -27,6 +27,11 @@ export interface ProjectRunnerOptions {
   stateFile: StateFile;
   /** Sends `project` and `event` messages to the gateway. */
   send(message: WorkerMessage, body?: Uint8Array): void;
+  /**
+   * Told when the started project's process exits on its own (not when stopped or
+   * replaced), after `project_exited` went out; `hung` when it was killed for that.
+   */
+  onExit?(meta: ProjectMeta, info: ExitInfo, detail: { hung: boolean }): void;
 }
 
 /** Object name → method names, as JSON carries them. */
@@ -50,7 +55,8 @@ export class ProjectRunner {
   /** The version the executor runs. */
   #meta: ProjectMeta | undefined;
   #state: ProjectState = "stopped";
-  #lastExit: ExitInfo | null = null;
+  /** The last exit of a started project's process, and which version it ran. */
+  #lastExit: { version: number; info: ExitInfo } | undefined;
   /** Counts launches and stops, so an executor stopped or replaced reports no exit. */
   #generation = 0;
   /** What the gateway was last told; it assumes `null` of a fresh worker. */
@@ -65,6 +71,16 @@ export class ProjectRunner {
   /** The executor of the started project, running or exited; none when stopped. */
   get executor(): Executor | undefined {
     return this.#executor;
+  }
+
+  /** Counts starts and stops: it changes whenever what runs changes (a restart included). */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** The restart under way for calls that found the project exited, if any. */
+  get reviving(): Promise<Executor> | undefined {
+    return this.#reviving;
   }
 
   /**
@@ -83,6 +99,15 @@ export class ProjectRunner {
     } catch (error) {
       this.#state = "failed";
       this.#publish(null);
+      // The traceback is part of the text, not a property, so the log shows it as lines.
+      const traceback = error instanceof AgentError ? error.data?.traceback : undefined;
+      const lines = typeof traceback === "string"
+        ? `\n${traceback.trimEnd().replaceAll("{", "{{").replaceAll("}", "}}")}`
+        : "";
+      log.error(`Cannot start version {version}: {error}${lines}`, {
+        version: meta.version,
+        error: errorMessage(error),
+      });
       throw error;
     }
     this.#executor = executor;
@@ -92,6 +117,7 @@ export class ProjectRunner {
       type: meta.type,
       version: meta.version,
       objects: objectsRecord(executor.objects),
+      ...(executor.description ? { describe: executor.description } : {}),
     });
     await this.#options.stateFile.write({ started: true }).catch((error) =>
       log.warn("Cannot record that the project is started: {error}", {
@@ -152,37 +178,45 @@ export class ProjectRunner {
       // Only a Python project takes calls (docs/protocol.md).
       if (meta.type === "python") data.objects = objectsRecord(executor.objects);
       data.pid = executor.pid;
+      if (executor.confinement) data.confinement = executor.confinement;
     }
     return data;
   }
 
-  /** The project part of `status`, for `current`, the version on disk that is current. */
+  /**
+   * The project part of `status`, for `current`, the version on disk that is current:
+   * `last_exit` only of a process that ran it.
+   */
   status(current: ProjectMeta): WorkerStatus["project"] {
     const executor = this.#executor;
     const counts = executor?.status();
+    const lastExit = this.#lastExit;
     return {
       type: current.type,
       version: current.version,
       state: this.#state,
       pid: executor?.running ? executor.pid : null,
-      last_exit: this.#lastExit,
+      last_exit: lastExit?.version === current.version ? lastExit.info : null,
       python: counts?.python ?? null,
       abandoned_calls: counts?.abandoned_calls ?? 0,
+      ...(executor?.confinement ? { confinement: executor.confinement } : {}),
     };
   }
 
   #hooks(meta: ProjectMeta, generation: number): ExecutorHooks {
     return {
       onEvent: (event, data, dataJson) => this.#options.send({ t: "event", event, data }, dataJson),
-      onExit: (info) => {
+      onExit: (info, detail) => {
         if (generation !== this.#generation) return;
-        this.#lastExit = info;
+        this.#lastExit = { version: meta.version, info };
         this.#state = "exited";
+        const hung = detail?.hung === true;
         this.#options.send({
           t: "event",
           event: "project_exited",
-          data: { type: meta.type, version: meta.version, ...info },
+          data: { type: meta.type, version: meta.version, ...info, ...(hung ? { hung } : {}) },
         });
+        this.#options.onExit?.(meta, info, { hung });
       },
     };
   }

@@ -12,13 +12,17 @@ import type { GatewayMessage, RequestMessage, WorkerMessage, WorkerOp } from "..
 import { logger } from "../log.ts";
 import { joinPath } from "../paths.ts";
 import { CallRouter } from "./_calls.ts";
+import { checkExecutable, hostFileExists } from "./_elf.ts";
 import { executorLauncher, type StartExecutor } from "./_launcher.ts";
+import { VersionLifecycle } from "./_lifecycle.ts";
 import { type OpContext, type OpReply, runOp } from "./_ops.ts";
+import { admitPermissions } from "./_permissions.ts";
 import { ProjectStore } from "./_project_store.ts";
 import { ProjectRunner } from "./_runner.ts";
 import { SerialQueue } from "./_serial.ts";
 import { StateFile } from "./_state_file.ts";
 import { pythonSha256, UploadManager } from "./_uploads.ts";
+import { VersionBook } from "./_version_book.ts";
 
 const log = logger("worker");
 
@@ -55,19 +59,45 @@ export class WorkerService {
       queue,
       stateFile,
       send,
+      onExit: (meta, info, detail): void => lifecycle.onExit(meta, info, detail),
+    });
+    const book = new VersionBook(joinPath(storage, "versions.json"));
+    const exists = hostFileExists(config.python.command);
+    const store = new ProjectStore(storage, {
+      keepVersions: config.storage.keep_versions,
+      defaultProject: runtime.defaultProject,
+      limits: {
+        maxEntries: config.zip.max_entries,
+        maxUncompressedBytes: config.zip.max_uncompressed_bytes,
+        maxRatio: config.zip.max_ratio,
+      },
+      admit: (info) =>
+        admitPermissions(info.permissions, {
+          ceiling: config.sandbox.ceiling,
+          storage,
+          action: "deploy project",
+        }),
+      checkRunnable: (info) =>
+        info.type === "cpp"
+          ? checkExecutable(info.root, info.entry, { exists })
+          : Promise.resolve(),
+      pinned: (): number[] => lifecycle.pinned(),
+    });
+    const lifecycle = new VersionLifecycle({
+      store,
+      book,
+      runner,
+      queue,
+      probationS: config.lifecycle.probation_s,
+      autoRollback: config.lifecycle.auto_rollback,
+      send,
     });
     this.#send = send;
     this.#ctx = {
       config,
-      store: new ProjectStore(storage, {
-        keepVersions: config.storage.keep_versions,
-        defaultProject: runtime.defaultProject,
-        limits: {
-          maxEntries: config.zip.max_entries,
-          maxUncompressedBytes: config.zip.max_uncompressed_bytes,
-          maxRatio: config.zip.max_ratio,
-        },
-      }),
+      store,
+      book,
+      lifecycle,
       uploads: new UploadManager(joinPath(storage, "uploads"), {
         maxBytes: config.upload.max_bytes,
         maxInProgress: config.upload.max_in_progress,
@@ -84,12 +114,13 @@ export class WorkerService {
 
   /** Opens storage and starts the current project if it was running before. */
   async boot(): Promise<void> {
-    const { store, stateFile, runner, uploads } = this.#ctx;
+    const { store, book, stateFile, lifecycle, uploads } = this.#ctx;
     await store.open();
+    await book.open();
     await uploads.open();
     if (!(await stateFile.read()).started) return;
     try {
-      await runner.launch(store.current);
+      await lifecycle.launch(store.current);
     } catch (error) {
       log.error("Cannot start the current project at boot: {error}", {
         error: errorMessage(error),
@@ -120,6 +151,7 @@ export class WorkerService {
   async shutdown(): Promise<void> {
     this.#abort.abort(new Error("Cannot deploy: the gateway is gone"));
     await this.#ctx.queue.idle();
+    await this.#ctx.lifecycle.shutdown();
     await this.#ctx.uploads.close();
     await this.#ctx.runner.shutdown();
   }

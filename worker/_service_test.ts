@@ -132,8 +132,8 @@ Deno.test("WorkerService rolls back to the previous version and publishes its ta
   const from = harness.sent.length;
   const reply = await harness.request("rollback", {});
   assert.ok(reply.ok, reply.message);
-  assert.equal(reply.message, "Rolled back to version 0");
-  assert.equal((reply.data as { rolled_back_from: number }).rolled_back_from, 1);
+  assert.match(reply.message, /^Rolled back from version 1 to version 0: /);
+  assert.equal(reply.data.rolled_back_from, 1);
   assert.deepEqual(harness.kinds(from), ["project", "project", "res"]);
   assert.equal(harness.of("project").at(-1)?.project?.version, 0);
   const again = await harness.request("rollback", {});

@@ -16,6 +16,7 @@ import type {
   ExitInfo,
   SafetyAction,
 } from "../executors/mod.ts";
+import { installRuntime } from "../executors/mod.ts";
 import {
   type CallbackMessage,
   type CallOutcome,
@@ -115,6 +116,13 @@ export interface Sent {
   body?: Uint8Array;
 }
 
+/** Options for {@linkcode Harness.create}. */
+export interface HarnessOptions {
+  started?: boolean;
+  fake?: boolean;
+  config?: Record<string, Record<string, unknown>>;
+}
+
 /** A service over a temporary storage folder, with a recording `send`. */
 export class Harness implements AsyncDisposable {
   readonly sent: Sent[] = [];
@@ -124,37 +132,61 @@ export class Harness implements AsyncDisposable {
   startGate: Promise<void> | undefined;
   /** While set, starts throw it. */
   startError: Error | undefined;
+  /** Errors the next starts throw, one each, before `startError` applies. */
+  readonly nextStartErrors: Error[] = [];
   service!: WorkerService;
   readonly dir: string;
   #nextId = 1;
   #requests: number[] = [];
   #waiters: { test(sent: Sent): boolean; resolve(sent: Sent): void }[] = [];
+  #options: HarnessOptions;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, options: HarnessOptions) {
     this.dir = dir;
+    this.#options = options;
   }
 
   /**
    * Boots a service. `started: false` records that no project was running before, so
-   * boot starts none; `fake: false` runs projects with the real executors.
+   * boot starts none; `fake: false` runs projects with the real executors; `config`
+   * sections are merged into the test configuration.
    */
-  static async create(options: { started?: boolean; fake?: boolean } = {}): Promise<Harness> {
+  static async create(options: HarnessOptions = {}): Promise<Harness> {
     const dir = await Deno.makeTempDir({ prefix: "worker-service-" });
-    const harness = new Harness(dir);
+    const harness = new Harness(dir, options);
     if (options.started === false) {
       await Deno.writeTextFile(joinPath(dir, "state.json"), JSON.stringify({ started: false }));
     }
     await Deno.mkdir(joinPath(dir, "default"));
-    harness.service = new WorkerService({
-      config: validateConfig({ storage: { dir }, cpp: { stop_grace_s: 1 } }),
-      runtime: { hostPath: dir, defaultProject: joinPath(dir, "default") },
-      send: (message, body) => harness.#record({ message, body }),
-      startExecutor: options.fake === false
-        ? undefined
-        : (meta, hooks) => harness.#start(meta, hooks),
-    });
-    await harness.service.boot();
+    await harness.#boot();
     return harness;
+  }
+
+  /** Shuts the service down and boots a new one on the same storage, as a new worker would. */
+  async restart(): Promise<void> {
+    await this.service.shutdown();
+    await this.#boot();
+  }
+
+  async #boot(): Promise<void> {
+    const { config = {}, fake } = this.#options;
+    this.service = new WorkerService({
+      config: validateConfig({
+        ...config,
+        storage: { ...config.storage, dir: this.dir },
+        cpp: { stop_grace_s: 1, ...config.cpp },
+      }),
+      // Real executors start projects through the launcher, which the runtime holds.
+      runtime: fake === false
+        ? {
+          ...await installRuntime(joinPath(this.dir, "runtime")),
+          defaultProject: joinPath(this.dir, "default"),
+        }
+        : { hostPath: this.dir, defaultProject: joinPath(this.dir, "default") },
+      send: (message, body) => this.#record({ message, body }),
+      startExecutor: fake === false ? undefined : (meta, hooks) => this.#start(meta, hooks),
+    });
+    await this.service.boot();
   }
 
   /** The executor started last. */
@@ -236,6 +268,8 @@ export class Harness implements AsyncDisposable {
   async #start(meta: ProjectMeta, hooks: ExecutorHooks): Promise<Executor> {
     this.starts.push(meta);
     await this.startGate;
+    const once = this.nextStartErrors.shift();
+    if (once) throw once;
     if (this.startError) throw this.startError;
     const executor = new FakeExecutor(hooks, 1000 + this.starts.length);
     this.executors.push(executor);

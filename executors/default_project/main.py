@@ -13,6 +13,10 @@ integrated over wall-clock time until the velocity changes again.
 import math
 import threading
 import time
+from typing import Any, Dict, List, Literal, Optional
+
+# What every command returns: the simulated state (see GetState).
+State = Dict[str, Any]
 
 try:
     push_message  # noqa: F821 - injected by robot_agent_host before this module runs
@@ -89,24 +93,27 @@ class _SportClient:
         self._timeout = 10.0
         self._command_count = 0
 
-    def Init(self):
+    def Init(self) -> State:
         """Connects to the sport service; nothing to do in simulation."""
         return self._command(None)
 
-    def SetTimeout(self, timeout):
-        """Sets the RPC timeout in seconds, kept for API compatibility."""
+    def SetTimeout(self, timeout: float) -> State:
+        """Sets the RPC timeout in seconds (> 0), kept for API compatibility."""
         value = _number("timeout", timeout)
         if value <= 0:
             raise ValueError(f"Invalid timeout: expected a positive number, got {timeout!r}")
         return self._command(None, timeout=value)
 
-    def Damp(self):
+    def Damp(self) -> State:
+        """Damping mode: all joints go limp at once; the emergency stop of the real robot."""
         return self._command(None, mode="damp", velocity=(0.0, 0.0, 0.0))
 
-    def BalanceStand(self):
+    def BalanceStand(self) -> State:
+        """Stands balanced, ready for Move and Euler; needs an upright robot."""
         return self._command("balance", mode="balance_stand")
 
-    def StopMove(self):
+    def StopMove(self) -> State:
+        """Stops walking: velocities to zero, locomotion back to balance stand."""
         with self._lock:
             self._advance()
             self._velocity = (0.0, 0.0, 0.0)
@@ -115,16 +122,20 @@ class _SportClient:
             self._command_count += 1
             return self._state()
 
-    def StandUp(self):
+    def StandUp(self) -> State:
+        """Stands up from lying, joints locked, level body."""
         return self._command(None, mode="standing", velocity=(0.0, 0.0, 0.0), euler=(0.0,) * 3)
 
-    def StandDown(self):
+    def StandDown(self) -> State:
+        """Lies down."""
         return self._command(None, mode="lying", velocity=(0.0, 0.0, 0.0), euler=(0.0,) * 3)
 
-    def RecoveryStand(self):
+    def RecoveryStand(self) -> State:
+        """Gets up into balance stand from any posture (after a fall or damping)."""
         return self._command(None, mode="balance_stand", velocity=(0.0, 0.0, 0.0))
 
-    def Euler(self, roll, pitch, yaw):
+    def Euler(self, roll: float, pitch: float, yaw: float) -> State:
+        """Tilts the standing body: roll and pitch in [-0.75, 0.75] rad, yaw in [-0.6, 0.6] rad."""
         euler = (
             _number("roll", roll, ROLL_RANGE, " rad"),
             _number("pitch", pitch, PITCH_RANGE, " rad"),
@@ -132,7 +143,9 @@ class _SportClient:
         )
         return self._command("set the body attitude", euler=euler)
 
-    def Move(self, vx, vy, vyaw):
+    def Move(self, vx: float, vy: float, vyaw: float) -> State:
+        """Walks at body-frame velocities: vx forward in [-2.5, 3.8] m/s, vy left in [-1, 1] m/s,
+        vyaw counter-clockwise in [-4, 4] rad/s; they hold until the next Move or StopMove."""
         velocity = (
             _number("vx", vx, VX_RANGE, " m/s"),
             _number("vy", vy, VY_RANGE, " m/s"),
@@ -140,10 +153,12 @@ class _SportClient:
         )
         return self._command("move", mode="locomotion", velocity=velocity)
 
-    def Sit(self):
+    def Sit(self) -> State:
+        """Sits down on its hind legs; RiseSit stands it back up."""
         return self._command("sit", mode="sitting", velocity=(0.0, 0.0, 0.0))
 
-    def RiseSit(self):
+    def RiseSit(self) -> State:
+        """Rises from sitting into balance stand."""
         with self._lock:
             if self._mode != "sitting":
                 raise RuntimeError(f"Cannot rise: robot is not sitting; its mode is {self._mode}")
@@ -152,50 +167,64 @@ class _SportClient:
             self._command_count += 1
             return self._state()
 
-    def SpeedLevel(self, level):
+    def SpeedLevel(self, level: Literal[-1, 0, 1]) -> State:
+        """Sets the walking speed range: -1 slow, 0 normal, 1 fast."""
         if level not in SPEED_LEVELS or isinstance(level, bool):
             raise ValueError(f"Invalid level: expected one of {SPEED_LEVELS}, got {level!r}")
         return self._command(None, speed_level=int(level))
 
-    def SwitchJoystick(self, on):
+    def SwitchJoystick(self, on: bool) -> State:
+        """Lets the handheld joystick drive the robot (true) or not (false)."""
         return self._command(None, joystick=_flag("on", on))
 
-    def Pose(self, flag):
+    def Pose(self, flag: bool) -> State:
+        """Holds a pose the body can then be tilted in (true), or goes back to balance stand."""
         mode = "pose" if _flag("flag", flag) else "balance_stand"
         return self._command("hold a pose", mode=mode, velocity=(0.0, 0.0, 0.0))
 
-    def Hello(self):
+    def Hello(self) -> State:
+        """Waves a front paw. Needs an upright robot."""
         return self._trick("Hello")
 
-    def Stretch(self):
+    def Stretch(self) -> State:
+        """Stretches. Needs an upright robot."""
         return self._trick("Stretch")
 
-    def Content(self):
+    def Content(self) -> State:
+        """Shows contentment. Needs an upright robot."""
         return self._trick("Content")
 
-    def Heart(self):
+    def Heart(self) -> State:
+        """Draws a heart with a paw. Needs an upright robot."""
         return self._trick("Heart")
 
-    def Scrape(self):
+    def Scrape(self) -> State:
+        """Scrapes the ground. Needs an upright robot."""
         return self._trick("Scrape")
 
-    def FrontFlip(self):
+    def FrontFlip(self) -> State:
+        """Does a front flip. Needs an upright robot."""
         return self._trick("FrontFlip")
 
-    def FrontJump(self):
+    def FrontJump(self) -> State:
+        """Jumps forward. Needs an upright robot."""
         return self._trick("FrontJump")
 
-    def FrontPounce(self):
+    def FrontPounce(self) -> State:
+        """Pounces forward. Needs an upright robot."""
         return self._trick("FrontPounce")
 
-    def Dance1(self):
+    def Dance1(self) -> State:
+        """Dances, routine 1. Needs an upright robot."""
         return self._trick("Dance1")
 
-    def Dance2(self):
+    def Dance2(self) -> State:
+        """Dances, routine 2. Needs an upright robot."""
         return self._trick("Dance2")
 
-    def GetState(self, keys=None):
-        """The simulated state; with ``keys``, only those top-level fields."""
+    def GetState(self, keys: Optional[List[str]] = None) -> State:
+        """The simulated state: mode, velocity (m/s, rad/s), euler (rad), position (m, rad),
+        speed_level, joystick, timeout (s), command_count; with ``keys``, only those fields."""
         with self._lock:
             self._advance()
             state = self._state()

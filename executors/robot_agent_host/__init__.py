@@ -3,7 +3,7 @@
 Start it from the folder holding this package, with that folder as the working directory
 (as the agent does) or on ``PYTHONPATH``::
 
-    python3 -m robot_agent_host --socket PATH --project DIR [--threads N]
+    python3 -m robot_agent_host (--socket PATH | --socket-fd N) --project DIR [--threads N]
         [--max-frame BYTES] [--call-timeout SECONDS]
 
 Not from the project's folder: ``-m`` puts the working directory first on ``sys.path``,

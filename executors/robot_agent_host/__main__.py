@@ -22,7 +22,11 @@ def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="robot_agent_host", description="Serve calls into a deployed Python project."
     )
-    parser.add_argument("--socket", required=True, help="Unix socket the agent listens on")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket", help="Unix socket the agent listens on")
+    where.add_argument(
+        "--socket-fd", type=int, help="a connection to the agent, inherited (from the launcher)"
+    )
     parser.add_argument("--project", required=True, help="folder holding the project")
     parser.add_argument("--threads", type=_positive_int, default=8, help="threads for sync calls")
     parser.add_argument(
@@ -38,6 +42,13 @@ def _parse_args(argv):
 
 
 def _run_host(options):
+    if options.socket_fd is not None:
+        try:
+            sock = socket.socket(fileno=options.socket_fd)
+        except OSError as exc:
+            log(f"Cannot use the agent's connection: fd {options.socket_fd}: {exc}")
+            return EXIT_USAGE
+        return Host(sock, options).run()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(options.socket)

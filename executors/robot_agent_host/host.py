@@ -3,20 +3,25 @@
 The agent's worker listens on a Unix socket and starts (from the folder holding this
 package, see __init__.py)::
 
-    python3 -m robot_agent_host --socket PATH --project DIR [--threads N]
+    python3 -m robot_agent_host (--socket PATH | --socket-fd N) --project DIR [--threads N]
         [--max-frame BYTES] [--call-timeout SECONDS]
 
-The host connects to PATH. A frame, in both directions, is a 4-byte big-endian length
-of the rest, a 4-byte big-endian length of the head, the head (UTF-8 JSON holding one
-object), then the body: JSON text that crosses the agent's processes without being decoded
-and encoded again on the way. Only three frames may have one, for JSON over 1 KiB (a
-smaller one is cheaper to parse): a ``call`` (its args), a ``result`` (the result) and an
-``event`` (its data).
+The host connects to PATH, or speaks on fd N: the connection the launcher
+(robot_agent_sandbox) made before it confined the host. A frame, in both directions, is a
+4-byte big-endian length of the rest, a 4-byte big-endian length of the head, the head
+(UTF-8 JSON holding one object), then the body: JSON text that crosses the agent's
+processes without being decoded and encoded again on the way. Only three frames may have
+one, for JSON over 1 KiB (a smaller one is cheaper to parse): a ``call`` (its args), a
+``result`` (the result) and an ``event`` (its data).
 The socket carries nothing else, so the project's print() output (stdout and stderr stay
 with the process; the agent pipes them into its log) can never corrupt the channel.
 
 Host -> agent: one ``ready`` (or ``load_error``, then exit 1), then ``result`` frames,
 exactly one per call id, ``event`` frames from ``push_message``, and ``settled`` frames.
+``ready`` carries ``"ready"``: what the project's optional module-level ``ready()``
+returned, as a bool (``null`` when it has none); it runs after ``init()``. A
+``load_error``'s error names the project ``file`` and ``line`` that raised (``null`` when
+none of its files did): a SyntaxError's position, else the innermost project frame.
 Agent -> host: ``call``, ``cancel``, ``safety_stop``, ``status``, ``shutdown``.
 
 A call that times out or is cancelled is answered at once (error code ``TIMEOUT`` or
@@ -61,6 +66,7 @@ from .frames import READ_SIZE, FrameReader, Writer, encode, event_frame, protoco
 from .pool import GROW_AFTER, GROW_LATE
 from .project import Project
 from .report import (
+    exception_location,
     format_current_exception,
     format_exception,
     format_seconds,
@@ -112,23 +118,32 @@ class Host:
         """Loads the project, serves until told to stop, and returns the exit code."""
         try:
             self._project.load(self.push_message, self._loops)
+            ready = self._project.ready(self._loops)
             objects, has_async_methods = self._project.describe()
         except BaseException as exc:
+            file, line = exception_location(exc, self._project.directory)
             error = {
                 "code": START_FAILED,
                 "type": type(exc).__name__,
                 "message": safe_str(exc),
                 "traceback": format_exception(exc),
+                "file": file,
+                "line": line,
             }
             self._writer.send(encode({"t": "load_error", "error": error}))
             code = EXIT_LOAD_FAILED
         else:
-            self._writer.send(encode({
+            ready_message = {
                 "t": "ready",
                 "objects": objects,
                 "python": "%d.%d.%d" % sys.version_info[:3],
                 "pid": os.getpid(),
-            }))
+                "ready": ready,
+            }
+            described = self._project.descriptions(objects)
+            if described is not None:
+                ready_message["describe"] = described
+            self._writer.send(encode(ready_message))
             if has_async_methods:
                 code = self._serve_on_loop()
             else:

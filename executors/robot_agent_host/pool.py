@@ -50,7 +50,7 @@ class Pool:
                 return
             self._started += 1
             name = "call-%d" % self._started
-        threading.Thread(target=self._work, name=name, daemon=True).start()
+        self._start(name)
 
     @property
     def size(self):
@@ -73,7 +73,34 @@ class Pool:
             self._unassigned -= 1
             self._started += 1
             name = "call-%d" % self._started
-        threading.Thread(target=self._work, name=name, daemon=True).start()
+        self._start(name)
+
+    def _start(self, name):
+        """Starts a thread promised to a queued task. Past the project's process limit (its
+        threads count) none may start: the task then waits for a thread already running, or,
+        with none, runs here, on the reader, rather than never."""
+        try:
+            threading.Thread(target=self._work, name=name, daemon=True).start()
+            return
+        except RuntimeError:
+            with self._lock:
+                self._started -= 1
+                alone = self._started == 0
+                if not alone:
+                    self._unassigned += 1
+        log(f"cannot start {name}: the project is at its limit of processes and threads")
+        if alone:
+            self._run_one()
+
+    def _run_one(self):
+        try:
+            function, args = self._queue.get_nowait()
+        except queue.Empty:
+            return
+        try:
+            function(*args)
+        except BaseException:
+            log(f"internal error in a call:\n{format_current_exception()}")
 
     def _work(self):
         get = self._queue.get

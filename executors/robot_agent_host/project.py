@@ -7,6 +7,7 @@ import sys
 import threading
 
 from .discovery import is_async_method, is_instance_object, public_methods
+from .report import log
 
 
 class Project:
@@ -56,6 +57,17 @@ class Project:
                 loops.get().run_here(result)
         self.module = module
 
+    def ready(self, loops):
+        """Whether the project's optional ready() returned a true value (awaited if async),
+        or None when it has none; raises what it raised. Runs after load(), on this thread."""
+        ready = getattr(self.module, "ready", None)
+        if not callable(ready):
+            return None
+        result = ready()
+        if inspect.isawaitable(result):
+            result = loops.get().run_here(result)
+        return bool(result)
+
     def describe(self):
         """({object name: [public method names]}, whether any of those methods is async)."""
         objects = {}
@@ -67,6 +79,19 @@ class Project:
                 if not has_async_methods:
                     has_async_methods = any(is_async_method(value, m) for m in methods)
         return objects, has_async_methods
+
+    def descriptions(self, objects):
+        """What each of `objects` ({name: method names}) offers, for `describe`; None when
+        describing fails (it never stops a start: calls are then checked in Python only)."""
+        from .describe import describe_objects
+
+        try:
+            return describe_objects(
+                {name: (self.find_object(name), methods) for name, methods in objects.items()}
+            )
+        except Exception as exc:
+            log(f"cannot describe the project's objects: {type(exc).__name__}: {exc}")
+            return None
 
     def find_object(self, name):
         """The module global a call may target: a project class or an instance."""

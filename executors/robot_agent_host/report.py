@@ -37,6 +37,25 @@ def format_exception(exc):
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
+def exception_location(exc, directory):
+    """(file relative to directory, line) where the project raised exc: a SyntaxError's
+    own position, else the innermost traceback frame in the project's files; (None, None)
+    when no project file is involved."""
+    prefix = os.path.join(os.path.abspath(directory), "")
+    if isinstance(exc, SyntaxError) and isinstance(exc.filename, str):
+        path = os.path.abspath(exc.filename)
+        if path.startswith(prefix):
+            return os.path.relpath(path, prefix), exc.lineno
+    found = (None, None)
+    tb = exc.__traceback__
+    while tb is not None:
+        path = os.path.abspath(tb.tb_frame.f_code.co_filename)
+        if path.startswith(prefix):
+            found = (os.path.relpath(path, prefix), tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
 def format_current_exception():
     import traceback
 

@@ -91,3 +91,69 @@ class ReadyTest(HostTestCase):
         self.assertEqual(frame["error"]["type"], "FileNotFoundError")
         self.assertIn("neither main.py nor __init__.py", frame["error"]["message"])
         self.assertEqual(host.wait(), 1)
+
+    def test_ready_reports_what_the_projects_ready_returned(self):
+        cases = [
+            ("def ready():\n    return {'arm': 'ok'}\n", True),
+            ("def ready():\n    return 0\n", False),
+            ("x = 1\n", None),
+            ("import asyncio\n\nasync def ready():\n    await asyncio.sleep(0)\n    return True\n",
+             True),
+        ]
+        for source, expected in cases:
+            with self.subTest(source=source):
+                host = self.start({"main.py": source})
+                frame = host.ready()
+                self.assertEqual(frame["t"], "ready", frame)
+                self.assertIs(frame["ready"], expected)
+
+    def test_ready_runs_after_init(self):
+        host = self.start_ready({"main.py": """
+            state = []
+
+            def init():
+                state.append("init")
+
+            def ready():
+                state.append("ready")
+                return True
+
+            class Probe:
+                def order(self):
+                    return state
+        """})
+        self.assertEqual(host.ok(1, "Probe", "order"), ["init", "ready"])
+
+    def test_load_error_names_the_project_file_and_line(self):
+        cases = {
+            "SyntaxError": ({"main.py": "x = 1\ndef broken(:\n    pass\n"}, "main.py", 2),
+            "ModuleNotFoundError": (
+                {"main.py": "import os\nimport no_such_module_here\n"},
+                "main.py",
+                2,
+            ),
+            "ValueError": (
+                {"main.py": "import helpers\n\ndef init():\n    helpers.setup()\n",
+                 "helpers.py": "def setup():\n    raise ValueError('no arm')\n"},
+                "helpers.py",
+                2,
+            ),
+            "RuntimeError": (
+                {"main.py": "def ready():\n    raise RuntimeError('not calibrated')\n"},
+                "main.py",
+                2,
+            ),
+        }
+        for kind, (files, file, line) in cases.items():
+            with self.subTest(kind=kind):
+                host = self.start(files)
+                error = host.ready()["error"]
+                self.assertEqual(error["type"], kind)
+                self.assertEqual((error["file"], error["line"]), (file, line))
+                self.assertIn(file, error["traceback"])
+                self.assertEqual(host.wait(), 1)
+
+    def test_load_error_outside_the_project_files_has_no_location(self):
+        host = self.start({"readme.txt": "nothing to run"})
+        error = host.ready()["error"]
+        self.assertEqual((error["file"], error["line"]), (None, None))
