@@ -120,6 +120,14 @@ class ObjectProxy:
         return "<object {} on {}>".format(self._name, self._robot.url)
 
 
+def _chain_entries(entries, live):
+    """The recent entries, then each new one's data as it arrives."""
+    for entry in entries:
+        yield entry
+    for event in live:
+        yield event.data
+
+
 class _EventIterator:
     """Events collected on the client's thread from the moment it is made, read here."""
 
@@ -244,6 +252,18 @@ class Robot:
         """The events from this call on (of ``name`` only, if given), as an iterator that
         stops after ``timeout`` seconds without one, or when the connection closes."""
         return _EventIterator(self._core, name, timeout)
+
+    def logs(self, follow=False, level="info", lines=200, source="all", timeout=None):
+        """The agent's recent log records and the project's ``print()`` output (dicts with
+        ``at``, ``level``, ``source``, ``message``, and for project lines ``stream`` and
+        ``version``), oldest first. With ``follow``, an iterator that goes on with new ones
+        as they come (until ``timeout`` seconds pass without one, or the connection closes)."""
+        live = _EventIterator(self._core, "log", timeout) if follow else None
+        params = {"follow": follow, "level": level, "lines": lines, "source": source}
+        entries = self.request("logs", params)["entries"]
+        if live is None:
+            return entries
+        return _chain_entries(entries, live)
 
     def close(self):
         """Closes the connection and stops the client's thread."""

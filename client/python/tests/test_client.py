@@ -96,6 +96,10 @@ PROJECT = textwrap.dedent('''
         def slow(self, seconds=30):
             time.sleep(seconds)
 
+        def shout(self, text):
+            print("shouting", text, flush=True)
+            return text
+
     arm = Arm()
 ''')
 
@@ -129,6 +133,21 @@ class ClientTest(unittest.TestCase):
             with self.assertRaises(TypeError):
                 robot.arm.wave(1, 2, 3)
             self.assertIn("wave(times = 1)", robot.arm.wave.signature())
+
+    def test_logs_return_print_output_and_follow_new_lines(self):
+        with connect(URL) as robot:
+            robot.deploy(self.folder, start=True)
+            robot.arm.wave(times=1)
+            live = robot.logs(follow=True, source="project", lines=0, timeout=10)
+            robot.arm.shout(text="hello")
+            for entry in live:
+                if entry["message"] == "shouting hello":
+                    self.assertEqual(entry["stream"], "stdout")
+                    break
+            else:
+                self.fail("the printed line never came")
+            recent = robot.logs(source="project", lines=50)
+            self.assertIn("shouting hello", [entry["message"] for entry in recent])
 
     def test_the_simulated_robot_is_driven_through_described_proxies(self):
         with connect(URL) as robot:
@@ -169,7 +188,7 @@ class ClientTest(unittest.TestCase):
             self.assertGreaterEqual(outcome["version"], 1)
             self.assertEqual(outcome["started"]["version"], outcome["version"])
             self.assertEqual(phases[-1], "deploying")
-            self.assertEqual(robot.objects["arm"], ["fail", "files", "slow", "wave"])
+            self.assertEqual(robot.objects["arm"], ["fail", "files", "shout", "slow", "wave"])
             self.assertEqual(robot.arm.files(), ["main.py"])
             seen = []
             remove = robot.on_event(seen.append, "waving")
