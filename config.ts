@@ -1,5 +1,6 @@
 /**
- * The agent's configuration: its schema, defaults, and loading from `config.yaml`.
+ * The agent's configuration: loading `config.yaml` and checking it against the schema
+ * (`config_schema.ts`).
  *
  * Every key is validated; unknown keys are refused, and errors name `file:line` and the
  * key so an operator editing the file on the robot can fix it in one go.
@@ -8,350 +9,16 @@
  */
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import { dirname, isAbsolute, resolve } from "node:path";
+import { type AgentConfig, CALL, type Field, LABEL, SCHEMA, TLS_FILES } from "./config_schema.ts";
 import { isWithin, normalizePath } from "./paths.ts";
 
-type Field =
-  | { kind: "int"; default: number; min: number; max: number }
-  | { kind: "number"; default: number; min: number; max: number }
-  | { kind: "string"; default?: string; choices?: readonly string[] }
-  | { kind: "map" }
-  | { kind: "labels" }
-  | { kind: "strings"; default: string[]; choices?: readonly string[] }
-  | { kind: "paths"; default: string[] }
-  | { kind: "bool"; default: boolean }
-  | { kind: "tls" }
-  | { kind: "object"; fields: Record<string, Field> }
-  | { kind: "calls"; default: SafetyCall[] };
-
-/** A call the agent makes on its own, e.g. the safety stop's `sport_client.StopMove`. */
-export interface SafetyCall {
-  object: string;
-  method: string;
-  args: Record<string, unknown>;
-}
-
-function int(value: number, min: number, max: number): Field {
-  return { kind: "int", default: value, min, max };
-}
-
-function num(value: number, min: number, max: number): Field {
-  return { kind: "number", default: value, min, max };
-}
-
-function str(value: string | undefined, choices?: readonly string[]): Field {
-  return { kind: "string", default: value, choices };
-}
-
-const MIB = 1024 * 1024;
-
-/** How the gateway serves TLS: not at all, a certificate it makes itself, or given files. */
-export type TlsConfig = "off" | "auto" | { cert_file: string; key_file: string };
-
-const TLS_FILES: Field = {
-  kind: "object",
-  fields: { cert_file: str(undefined), key_file: str(undefined) },
-};
-
-/** A fleet label's name or value: one NATS subject token, and a KV key part. */
-const LABEL = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** One entry of `safety.on_disconnect`. */
-const CALL: Field = {
-  kind: "object",
-  fields: { object: str(undefined), method: str(undefined), args: { kind: "map" } },
-};
-
-/** What a project may be granted: `sandbox.defaults` and `sandbox.ceiling` each hold one. */
-export interface SandboxPermissions {
-  read: string[];
-  write: string[];
-  devices: string[];
-  net: boolean;
-  run: boolean;
-  memory_mb: number;
-  processes: number;
-  open_files: number;
-}
-
-/** The layers `sandbox.pretend_missing` may name (executors/robot_agent_sandbox/spec.py). */
-export const SANDBOX_LAYERS = ["landlock", "netns", "seccomp", "cgroup", "user", "view"] as const;
-
-function permissions(values: SandboxPermissions): Field {
-  return {
-    kind: "object",
-    fields: {
-      read: { kind: "paths", default: values.read },
-      write: { kind: "paths", default: values.write },
-      devices: { kind: "paths", default: values.devices },
-      net: { kind: "bool", default: values.net },
-      run: { kind: "bool", default: values.run },
-      memory_mb: int(values.memory_mb, 16, 1_048_576),
-      processes: int(values.processes, 1, 1_000_000),
-      open_files: int(values.open_files, 16, 1_048_576),
-    },
-  };
-}
-
-/** The schema; `config.yaml` documents each key. */
-const SCHEMA: Field = {
-  kind: "object",
-  fields: {
-    gateway: {
-      kind: "object",
-      fields: {
-        host: str("0.0.0.0"),
-        port: int(8000, 0, 65535),
-        max_message_bytes: int(64 * MIB, 1024, 64 * MIB),
-        idle_timeout_s: num(15, 1, 3600),
-        max_buffered_bytes: int(16 * MIB, 64 * 1024, 1024 * MIB),
-        event_buffered_bytes: int(1 * MIB, 0, 1024 * MIB),
-        session_max_results: int(1000, 0, 1_000_000),
-        session_max_age_s: num(600, 1, 7 * 86_400),
-        session_max_bytes: int(64 * MIB, 0, 4096 * MIB),
-        allowed_origins: { kind: "strings", default: [] },
-        allowed_hosts: { kind: "strings", default: [] },
-        tls: { kind: "tls" },
-        max_observers: int(8, 0, 1000),
-        header_timeout_s: num(10, 0.1, 600),
-        max_unauthenticated: int(32, 1, 100_000),
-        max_unauthenticated_per_address: int(8, 1, 100_000),
-        max_connections: int(512, 4, 1_000_000),
-      },
-    },
-    auth: {
-      kind: "object",
-      fields: {
-        required: { kind: "bool", default: true },
-        max_failures: int(10, 1, 1_000_000),
-        failure_window_s: num(60, 1, 86_400),
-        block_s: num(60, 1, 86_400),
-      },
-    },
-    storage: {
-      kind: "object",
-      fields: { dir: str("./storage"), keep_versions: int(3, 1, 100) },
-    },
-    lifecycle: {
-      kind: "object",
-      fields: {
-        probation_s: num(10, 0, 86_400),
-        auto_rollback: { kind: "bool", default: true },
-      },
-    },
-    log: {
-      kind: "object",
-      fields: {
-        level: str("info", ["debug", "info", "warning", "error"]),
-        file_max_bytes: int(10 * MIB, 4096, 1024 * MIB),
-        file_count: int(5, 1, 100),
-      },
-    },
-    worker: {
-      kind: "object",
-      fields: {
-        start_timeout_s: num(20, 1, 600),
-        restart_delay_ms: int(50, 0, 60_000),
-        restart_max_delay_ms: int(5000, 0, 600_000),
-        crash_loop_restarts: int(5, 1, 1000),
-        crash_loop_window_s: num(60, 1, 3600),
-        hang_timeout_s: num(5, 0.5, 600),
-      },
-    },
-    zip: {
-      kind: "object",
-      fields: {
-        max_entries: int(10_000, 1, 10_000_000),
-        max_uncompressed_bytes: int(1024 * MIB, 1024, Number.MAX_SAFE_INTEGER),
-        max_ratio: num(200, 1, 1_000_000),
-      },
-    },
-    upload: {
-      kind: "object",
-      fields: {
-        max_bytes: int(2048 * MIB, 1024, Number.MAX_SAFE_INTEGER),
-        max_chunk_bytes: int(8 * MIB, 1024, 48 * MIB),
-        max_in_progress: int(4, 1, 1000),
-        stale_s: num(86_400, 1, 365 * 86_400),
-      },
-    },
-    python: {
-      kind: "object",
-      fields: {
-        command: str("python3"),
-        threads: int(8, 1, 256),
-        call_timeout_s: num(300, 0.001, 86_400),
-        start_timeout_s: num(30, 1, 600),
-        hard_grace_s: num(10, 0.1, 3600),
-      },
-    },
-    cpp: {
-      kind: "object",
-      fields: {
-        stop_signal: str("SIGTERM", ["SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2"]),
-        stop_grace_s: num(3, 0, 600),
-      },
-    },
-    safety: {
-      kind: "object",
-      fields: {
-        on_disconnect: {
-          kind: "calls",
-          default: [{ object: "sport_client", method: "StopMove", args: {} }],
-        },
-        link_timeout_ms: int(500, 100, 60_000),
-      },
-    },
-    sandbox: {
-      kind: "object",
-      fields: {
-        user: str("robot-agent-sandbox"),
-        allow_root: { kind: "bool", default: false },
-        // Empty: python.command.
-        python: str(""),
-        cgroup: str("auto"),
-        file_size_mb: int(4096, 1, 1_048_576),
-        pretend_missing: { kind: "strings", default: [], choices: SANDBOX_LAYERS },
-        defaults: permissions({
-          read: [],
-          write: [],
-          devices: [],
-          net: true,
-          run: true,
-          memory_mb: 2048,
-          processes: 512,
-          open_files: 4096,
-        }),
-        ceiling: permissions({
-          read: ["/"],
-          write: ["/tmp", "/var/tmp", "/media", "/mnt"],
-          devices: ["/dev"],
-          net: true,
-          run: true,
-          memory_mb: 16384,
-          processes: 8192,
-          open_files: 65536,
-        }),
-      },
-    },
-    fleet: {
-      kind: "object",
-      fields: {
-        nats_url: str(""),
-        robot_id: str(""),
-        labels: { kind: "labels" },
-        creds_file: str(""),
-        nkey_file: str(""),
-        token: str(""),
-        subject_prefix: str("robot-agent"),
-        status_bucket: str("robot-agent-status"),
-        desired_bucket: str("robot-agent-desired"),
-        object_store: str("robot-agent-projects"),
-        heartbeat_s: num(10, 0.1, 3600),
-        control_idle_s: num(30, 0.1, 86_400),
-        retry_s: num(5, 0.1, 3600),
-      },
-    },
-  },
-};
-
-/** The validated configuration, with every default filled in. */
-export interface AgentConfig {
-  gateway: {
-    host: string;
-    port: number;
-    max_message_bytes: number;
-    idle_timeout_s: number;
-    max_buffered_bytes: number;
-    event_buffered_bytes: number;
-    session_max_results: number;
-    session_max_age_s: number;
-    session_max_bytes: number;
-    allowed_origins: string[];
-    allowed_hosts: string[];
-    tls: TlsConfig;
-    max_observers: number;
-    header_timeout_s: number;
-    max_unauthenticated: number;
-    max_unauthenticated_per_address: number;
-    max_connections: number;
-  };
-  auth: {
-    /** Whether connections must present a token; false only when listening on loopback. */
-    required: boolean;
-    max_failures: number;
-    failure_window_s: number;
-    block_s: number;
-  };
-  storage: { dir: string; keep_versions: number };
-  lifecycle: {
-    /** Seconds a started version must run without crashing to become good. */
-    probation_s: number;
-    /** Whether a version that fails to start or crashes in probation is replaced at once. */
-    auto_rollback: boolean;
-  };
-  log: {
-    level: "debug" | "info" | "warning" | "error";
-    file_max_bytes: number;
-    file_count: number;
-  };
-  worker: {
-    start_timeout_s: number;
-    restart_delay_ms: number;
-    restart_max_delay_ms: number;
-    crash_loop_restarts: number;
-    crash_loop_window_s: number;
-    /** A worker or Python host silent this long to its heartbeat is killed and restarted. */
-    hang_timeout_s: number;
-  };
-  zip: { max_entries: number; max_uncompressed_bytes: number; max_ratio: number };
-  upload: { max_bytes: number; max_chunk_bytes: number; max_in_progress: number; stale_s: number };
-  python: {
-    command: string;
-    threads: number;
-    call_timeout_s: number;
-    start_timeout_s: number;
-    hard_grace_s: number;
-  };
-  cpp: { stop_signal: Deno.Signal; stop_grace_s: number };
-  safety: {
-    on_disconnect: SafetyCall[];
-    /**
-     * A controller silent this long (no frame, no pong) is taken for a lost link: the
-     * safety stop runs; its slot is kept for it for `gateway.idle_timeout_s`.
-     */
-    link_timeout_ms: number;
-  };
-  sandbox: {
-    /** Who projects run as when the agent may switch users (root, or CAP_SETUID). */
-    user: string;
-    allow_root: boolean;
-    /** The interpreter Python projects run on, as that user; empty: `python.command`. */
-    python: string;
-    /** `auto`, `off`, or the cgroup v2 folder projects' cgroups go in. */
-    cgroup: string;
-    file_size_mb: number;
-    pretend_missing: string[];
-    defaults: SandboxPermissions;
-    ceiling: SandboxPermissions;
-  };
-  /** The fleet link (docs/fleet.md): off while `nats_url` is empty. */
-  fleet: {
-    nats_url: string;
-    /** Empty: the host name. */
-    robot_id: string;
-    labels: Record<string, string>;
-    creds_file: string;
-    nkey_file: string;
-    token: string;
-    subject_prefix: string;
-    status_bucket: string;
-    desired_bucket: string;
-    object_store: string;
-    heartbeat_s: number;
-    control_idle_s: number;
-    retry_s: number;
-  };
-}
+export {
+  type AgentConfig,
+  type SafetyCall,
+  SANDBOX_LAYERS,
+  type SandboxPermissions,
+  type TlsConfig,
+} from "./config_schema.ts";
 
 /** Overrides from the command line; they win over the file. */
 export interface ConfigOverrides {
@@ -373,112 +40,145 @@ export class ConfigError extends Error {
 /** Where a value sits in the source file, for error messages. */
 type Locate = (path: readonly string[], key?: boolean) => string;
 
-function check(field: Field, value: unknown, path: string[], where: Locate): unknown {
-  const name = path.join(".");
-  const fail = (expected: string): never => {
-    throw new ConfigError(
-      `Invalid config: ${where(path)}: ${name}: expected ${expected}, got ${JSON.stringify(value)}`,
+/** What a checker is given besides the field and the value. */
+interface CheckContext {
+  path: string[];
+  where: Locate;
+  /** Throws that the value is not what was `expected`. */
+  fail(expected: string): never;
+}
+
+type Checker<K extends Field["kind"]> = (
+  field: Extract<Field, { kind: K }>,
+  value: unknown,
+  ctx: CheckContext,
+) => unknown;
+
+function checkNumber(
+  field: Extract<Field, { kind: "int" | "number" }>,
+  value: unknown,
+  ctx: CheckContext,
+): unknown {
+  if (value === undefined) return field.default;
+  const ok = typeof value === "number" && Number.isFinite(value) &&
+    (field.kind === "number" || Number.isInteger(value));
+  if (!ok || (value as number) < field.min || (value as number) > field.max) {
+    ctx.fail(
+      `${field.kind === "int" ? "an integer" : "a number"} from ${field.min} to ${field.max}`,
     );
-  };
-  switch (field.kind) {
-    case "int":
-    case "number": {
-      if (value === undefined) return field.default;
-      const ok = typeof value === "number" && Number.isFinite(value) &&
-        (field.kind === "number" || Number.isInteger(value));
-      if (!ok || (value as number) < field.min || (value as number) > field.max) {
-        fail(
-          `${field.kind === "int" ? "an integer" : "a number"} from ${field.min} to ${field.max}`,
-        );
-      }
-      return value;
-    }
-    case "string": {
-      if (value === undefined && field.default !== undefined) return field.default;
-      // A field whose default is "" (unset, e.g. fleet.nats_url) may be written as "".
-      if (typeof value !== "string" || (value === "" && field.default !== "")) {
-        fail("a non-empty string");
-      }
-      if (field.choices && !field.choices.includes(value as string)) {
-        fail(`one of ${field.choices.join(", ")}`);
-      }
-      return value;
-    }
-    case "bool": {
-      if (value === undefined) return field.default;
-      if (typeof value !== "boolean") fail("true or false");
-      return value;
-    }
-    case "strings": {
-      if (value === undefined || value === null) return field.default;
-      if (!Array.isArray(value) || value.some((item) => typeof item !== "string" || item === "")) {
-        fail("a list of non-empty strings");
-      }
-      const unknown = (value as string[]).find((item) => !(field.choices?.includes(item) ?? true));
-      if (unknown !== undefined) fail(`a list of ${field.choices!.join(", ")}`);
-      return value;
-    }
-    case "paths": {
-      if (value === undefined || value === null) return field.default;
-      const paths = Array.isArray(value) ? value : [];
-      if (
-        !Array.isArray(value) ||
-        paths.some((item) => typeof item !== "string" || !item.startsWith("/"))
-      ) {
-        fail("a list of absolute paths");
-      }
-      // Trailing slashes and `..` resolved, so `/tmp/../etc` is judged as `/etc`.
-      return paths.map((item: string) =>
-        item === "/" ? item : normalizePath(item).replace(/\/$/, "")
+  }
+  return value;
+}
+
+function checkObject(
+  field: Extract<Field, { kind: "object" }>,
+  value: unknown,
+  ctx: CheckContext,
+): unknown {
+  if (value === undefined || value === null) value = {};
+  if (typeof value !== "object" || Array.isArray(value)) ctx.fail("a mapping");
+  const source = value as Record<string, unknown>;
+  for (const key of Object.keys(source)) {
+    if (!(key in field.fields)) {
+      const known = Object.keys(field.fields).join(", ");
+      throw new ConfigError(
+        `Invalid config: ${ctx.where([...ctx.path, key], true)}: ${
+          [...ctx.path, key].join(".")
+        }: ` +
+          `unknown key (known keys here: ${known})`,
       );
     }
-    case "tls": {
-      if (value === undefined || value === null || value === "off" || value === false) return "off";
-      if (value === "auto") return "auto";
-      if (typeof value === "object" && !Array.isArray(value)) {
-        return check(TLS_FILES, value, path, where);
-      }
-      fail("off, auto, or a mapping with cert_file and key_file");
-      return undefined;
-    }
-    case "map": {
-      if (value === undefined) return {};
-      if (typeof value !== "object" || value === null || Array.isArray(value)) fail("a mapping");
-      return value;
-    }
-    case "labels": {
-      if (value === undefined || value === null) return {};
-      const ok = typeof value === "object" && !Array.isArray(value) &&
-        Object.entries(value).every(([k, v]) => LABEL.test(k) && LABEL.test(String(v)));
-      if (!ok) fail("a mapping of names to values, each of letters, digits, - and _");
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
-    }
-    case "calls": {
-      if (value === undefined) return field.default;
-      if (value === null) return [];
-      if (!Array.isArray(value)) fail("a list of {object, method, args}");
-      return (value as unknown[]).map((item, i) => check(CALL, item, [...path, String(i)], where));
-    }
-    case "object": {
-      if (value === undefined || value === null) value = {};
-      if (typeof value !== "object" || Array.isArray(value)) fail("a mapping");
-      const source = value as Record<string, unknown>;
-      for (const key of Object.keys(source)) {
-        if (!(key in field.fields)) {
-          const known = Object.keys(field.fields).join(", ");
-          throw new ConfigError(
-            `Invalid config: ${where([...path, key], true)}: ${[...path, key].join(".")}: ` +
-              `unknown key (known keys here: ${known})`,
-          );
-        }
-      }
-      const out: Record<string, unknown> = {};
-      for (const [key, sub] of Object.entries(field.fields)) {
-        out[key] = check(sub, source[key], [...path, key], where);
-      }
-      return out;
-    }
   }
+  const out: Record<string, unknown> = {};
+  for (const [key, sub] of Object.entries(field.fields)) {
+    out[key] = check(sub, source[key], [...ctx.path, key], ctx.where);
+  }
+  return out;
+}
+
+/** One checker per kind of field. */
+const CHECKERS: { [K in Field["kind"]]: Checker<K> } = {
+  int: checkNumber,
+  number: checkNumber,
+  string(field, value, ctx) {
+    if (value === undefined && field.default !== undefined) return field.default;
+    // A field whose default is "" (unset, e.g. fleet.nats_url) may be written as "".
+    if (typeof value !== "string" || (value === "" && field.default !== "")) {
+      ctx.fail("a non-empty string");
+    }
+    if (field.choices && !field.choices.includes(value as string)) {
+      ctx.fail(`one of ${field.choices.join(", ")}`);
+    }
+    return value;
+  },
+  bool(field, value, ctx) {
+    if (value === undefined) return field.default;
+    if (typeof value !== "boolean") ctx.fail("true or false");
+    return value;
+  },
+  strings(field, value, ctx) {
+    if (value === undefined || value === null) return field.default;
+    if (!Array.isArray(value) || value.some((item) => typeof item !== "string" || item === "")) {
+      ctx.fail("a list of non-empty strings");
+    }
+    const unknown = (value as string[]).find((item) => !(field.choices?.includes(item) ?? true));
+    if (unknown !== undefined) ctx.fail(`a list of ${field.choices!.join(", ")}`);
+    return value;
+  },
+  paths(field, value, ctx) {
+    if (value === undefined || value === null) return field.default;
+    if (
+      !Array.isArray(value) ||
+      value.some((item) => typeof item !== "string" || !item.startsWith("/"))
+    ) {
+      ctx.fail("a list of absolute paths");
+    }
+    // Trailing slashes and `..` resolved, so `/tmp/../etc` is judged as `/etc`.
+    return (value as string[]).map((item) =>
+      item === "/" ? item : normalizePath(item).replace(/\/$/, "")
+    );
+  },
+  tls(_field, value, ctx) {
+    if (value === undefined || value === null || value === "off" || value === false) return "off";
+    if (value === "auto") return "auto";
+    if (typeof value === "object" && !Array.isArray(value)) {
+      return check(TLS_FILES, value, ctx.path, ctx.where);
+    }
+    return ctx.fail("off, auto, or a mapping with cert_file and key_file");
+  },
+  map(_field, value, ctx) {
+    if (value === undefined) return {};
+    if (typeof value !== "object" || value === null || Array.isArray(value)) ctx.fail("a mapping");
+    return value;
+  },
+  labels(_field, value, ctx) {
+    if (value === undefined || value === null) return {};
+    const ok = typeof value === "object" && !Array.isArray(value) &&
+      Object.entries(value).every(([k, v]) => LABEL.test(k) && LABEL.test(String(v)));
+    if (!ok) ctx.fail("a mapping of names to values, each of letters, digits, - and _");
+    return Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, String(v)]));
+  },
+  calls(field, value, ctx) {
+    if (value === undefined) return field.default;
+    if (value === null) return [];
+    if (!Array.isArray(value)) ctx.fail("a list of {object, method, args}");
+    return (value as unknown[]).map((item, i) =>
+      check(CALL, item, [...ctx.path, String(i)], ctx.where)
+    );
+  },
+  object: checkObject,
+};
+
+function check(field: Field, value: unknown, path: string[], where: Locate): unknown {
+  const fail = (expected: string): never => {
+    throw new ConfigError(
+      `Invalid config: ${where(path)}: ${path.join(".")}: expected ${expected}, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  };
+  const checker = CHECKERS[field.kind] as Checker<Field["kind"]>;
+  return checker(field as never, value, { path, where, fail });
 }
 
 /**

@@ -197,7 +197,7 @@ async function init(ctx: CliContext, fleet: FleetClient, flags: FleetFlags): Pro
 /** The `fleet` command. */
 export const fleetCommand: CliCommand = {
   name: "fleet",
-  summary: "many robots through a NATS broker: ls, status, deploy, call, rollback, init",
+  summary: "many robots through a NATS broker: ls, status, deploy, call, rollback, init, keys",
   usage: FLEET_USAGE,
   async run(ctx, argv) {
     const [sub, ...rest] = argv;

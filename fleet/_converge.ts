@@ -151,10 +151,13 @@ export class Converger {
     this.#fetchAbort?.abort(new Error("the broker connection was re-established"));
   }
 
-  /** Stops watching and waits for a deploy in progress to give up. */
+  /** Stops watching (waiting at most a second for it) and for a deploy in progress to give up. */
   async stop(): Promise<void> {
     this.#abort.abort();
-    await Promise.all(this.#watchers);
+    // A watch being set up while the broker is away ends only when the connection closes.
+    const waited = new AbortController();
+    await Promise.race([Promise.all(this.#watchers), sleep(1000, waited.signal)]);
+    waited.abort();
     await this.#running;
   }
 

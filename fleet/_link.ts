@@ -41,6 +41,8 @@ export class FleetLink implements AsyncDisposable {
   #responder: Responder | undefined;
   #main: Promise<void>;
   #converger: Converger | undefined;
+  /** Whether the broker connection is up now (a drain would wait for it otherwise). */
+  #connected = false;
   #robot: { id: string; labels: Record<string, string> };
 
   /** Starts dialling out; returns at once. */
@@ -77,6 +79,7 @@ export class FleetLink implements AsyncDisposable {
       inboxPrefix: `_INBOX_${this.#robot.id}`,
     }, signal);
     if (!nc) return;
+    this.#connected = true;
     log.info("Fleet link to {server} as {id}", { server: nc.getServer(), id: this.#robot.id });
     void this.#watchStatus(nc, () => this.#converger?.interrupt());
     const names = namesFromConfig(fleet);
@@ -123,10 +126,10 @@ export class FleetLink implements AsyncDisposable {
         await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
       }
     } finally {
-      await converger?.stop();
-      await reporter?.stop();
+      // Each waits at most a second for a broker that may be gone; together, one second.
+      await Promise.all([converger?.stop(), reporter?.stop()]);
       this.#responder.close();
-      await nc.drain().catch(() => nc.close());
+      await (this.#connected ? nc.drain() : nc.close()).catch(() => nc.close());
     }
   }
 
@@ -159,7 +162,11 @@ export class FleetLink implements AsyncDisposable {
       if (status.type === "disconnect" || status.type === "reconnect") {
         log.info("Fleet link {what} ({server})", { what: status.type, server: status.server });
       }
-      if (status.type === "reconnect") onReconnect();
+      if (status.type === "disconnect") this.#connected = false;
+      if (status.type === "reconnect") {
+        this.#connected = true;
+        onReconnect();
+      }
     }
   }
 

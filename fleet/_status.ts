@@ -122,12 +122,20 @@ export class StatusReporter {
     }, wait);
   }
 
-  /** Stops the heartbeat and writes a last record saying the agent went offline. */
+  /**
+   * Stops the heartbeat and writes a last record saying the agent went offline; waits at
+   * most a second for it (the broker may be gone: shutdown must not wait on it).
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     clearTimeout(this.#soon);
-    await this.#put(false);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#put(false),
+      new Promise((resolve) => timer = setTimeout(resolve, 1000)),
+    ]);
+    clearTimeout(timer);
   }
 
   async #beat(): Promise<void> {

@@ -40,6 +40,7 @@ const LAYERS: Record<string, number> = {
   executors: 2,
   ipc: 1,
   "config.ts": 0,
+  "config_schema.ts": 0,
   "errors.ts": 0,
   "log.ts": 0,
   "log_file_sink.ts": 0,

@@ -52,12 +52,15 @@ def is_alive(pid):
     return data[data.rindex(b")") + 2 :].split()[0] != b"Z"
 
 
-# Every test project starts with this: ``report(value)`` writes result.json in its data folder.
+# Every test project starts with this: ``report(value)`` writes result.json in its data folder,
+# atomically (a test polls for the file and reads it the moment it appears).
 PRELUDE = """\
 import json as _json, os as _os
 def report(value):
-    with open(_os.path.join(_os.environ["ROBOT_AGENT_DATA"], "result.json"), "w") as _file:
+    _path = _os.path.join(_os.environ["ROBOT_AGENT_DATA"], "result.json")
+    with open(_path + ".tmp", "w") as _file:
         _json.dump(value, _file)
+    _os.replace(_path + ".tmp", _path)  # whole or absent: the test may be polling for it
 """
 
 
