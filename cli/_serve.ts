@@ -209,15 +209,10 @@ async function openAgent(ctx: CliContext, config: AgentConfig): Promise<AsyncDis
       stack.use(startFleetLink({ config, gateway, version: ctx.version }));
     }
     const scheme = certificate ? "wss" : "ws";
-    log.info("Listening on {scheme}://{host}:{port}/ws", {
-      scheme,
-      host: address.hostname,
-      port: address.port,
-    });
+    const url = `${scheme}://${address.hostname}:${address.port}/ws`;
+    log.info("Listening on {url}", { url, host: address.hostname, port: address.port });
     // Tests and scripts read the port from this line.
-    ctx.out(
-      `robot-agent ${ctx.version} listening on ${scheme}://${address.hostname}:${address.port}/ws`,
-    );
+    ctx.out(`robot-agent ${ctx.version} listening on ${url}`);
     if (certificate) {
       ctx.out(
         `TLS certificate (${certificate.source}) SHA-256 fingerprint: ${certificate.fingerprint}`,

@@ -32,6 +32,16 @@ async function call(bridge: CommandBridge, id: string, takeover = false) {
   return { reply: await reply, later };
 }
 
+/** The worker's answer to the first call the link carried: arm.wave returned 1. */
+function answerFirstWave(link: ReturnType<typeof setup>["link"]): void {
+  link.listener?.onCallback(link.calls[0].message.id, {
+    object: "arm",
+    method: "wave",
+    ok: true,
+    result: 1,
+  });
+}
+
 Deno.test("CommandBridge answers status as an observer while a local client controls", async () => {
   const { bridge, gateway } = setup();
   const local = new FakeSocket();
@@ -112,12 +122,7 @@ Deno.test("CommandBridge keeps control while a call is in flight", async () => {
   const { later } = await call(bridge, "long");
   await new Promise((resolve) => setTimeout(resolve, 150));
   assert.ok(bridge.controls, "not released under a running call");
-  link.listener?.onCallback(link.calls[0].message.id, {
-    object: "arm",
-    method: "wave",
-    ok: true,
-    result: 1,
-  });
+  answerFirstWave(link);
   await later;
   bridge.close();
   await settle();
@@ -129,12 +134,7 @@ Deno.test("CommandBridge refuses an id already in flight with DUPLICATE_ID", asy
   const first = await call(bridge, "same");
   const second = await call(bridge, "same");
   assert.equal(second.reply.code, "DUPLICATE_ID");
-  link.listener?.onCallback(link.calls[0].message.id, {
-    object: "arm",
-    method: "wave",
-    ok: true,
-    result: 1,
-  });
+  answerFirstWave(link);
   await first.later;
   bridge.close();
   await settle();
@@ -162,12 +162,7 @@ Deno.test("CommandBridge passes events to its listener once while it controls", 
   link.listener?.onEvent("waving", { times: 2 });
   await settle();
   assert.deepEqual(events.map((e) => [e.event, e.data]), [["waving", { times: 2 }]]);
-  link.listener?.onCallback(link.calls[0].message.id, {
-    object: "arm",
-    method: "wave",
-    ok: true,
-    result: 1,
-  });
+  answerFirstWave(link);
   await later;
   bridge.close();
   await settle();
