@@ -19,8 +19,10 @@ export const UNIT_PATH = "/etc/systemd/system/robot-agent.service";
 /**
  * The capabilities the agent keeps, and why: it starts deployed projects as the sandbox user
  * (setuid, setgid, setgroups for the device groups a project is granted), kills them once they
- * run as that user, and gives a project with `net: false` a network namespace of its own.
- * CAP_SYS_ADMIN is the price of that namespace; the alternative, an unprivileged user
+ * run as that user, and gives a project with `net: false` a network namespace of its own
+ * with its loopback up. CAP_SYS_ADMIN is the price of that namespace, and CAP_NET_ADMIN of
+ * its `lo` (a new namespace's loopback is down: without it the project could not even talk
+ * to itself; it adds little to what CAP_SYS_ADMIN grants). The alternative, an unprivileged user
  * namespace, would let every project create user namespaces too (the door most kernel
  * privilege escalations use), while without capabilities a project can create none.
  */
@@ -29,6 +31,7 @@ export const CAPABILITIES: readonly string[] = [
   "CAP_SETGID",
   "CAP_KILL",
   "CAP_SYS_ADMIN",
+  "CAP_NET_ADMIN",
 ];
 
 /** What the unit depends on. */

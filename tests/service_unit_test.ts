@@ -83,9 +83,10 @@ Deno.test("serviceUnit keeps what the agent needs: its shutdown, delegation, dev
     assert.deepEqual(value(key), [], key);
   }
   assert.deepEqual(value("IPAddressDeny"), []);
-  // The user switch needs these, and only these.
+  // The user switch and net: false's namespace need these, and only these.
   assert.deepEqual(value("CapabilityBoundingSet")[0].split(" ").sort(), [
     "CAP_KILL",
+    "CAP_NET_ADMIN",
     "CAP_SETGID",
     "CAP_SETUID",
     "CAP_SYS_ADMIN",

@@ -8,7 +8,16 @@ import unittest
 from .support import PROJECT_PYTHON, SANDBOX_USER, Storage, launch, needs_root
 
 # The service unit's capabilities (cli/_service_unit.ts), given as ambient ones.
-SERVICE_CAPS = "+setuid,+setgid,+kill,+sys_admin"
+SERVICE_CAPS = "+setuid,+setgid,+kill,+sys_admin,+net_admin"
+# Serves itself over 127.0.0.1: works only where the namespace's lo is up.
+OWN_LOOPBACK = """
+import socket
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(1)
+socket.create_connection(server.getsockname(), timeout=2).close()
+report("ok")
+"""
 WHO = """
 import os
 report({"uid": os.getuid(), "caps": [l.split()[1] for l in open("/proc/self/status")
@@ -67,6 +76,15 @@ class IdentityTest(unittest.TestCase):
         self.assertIn("user switch (agent not root)", report["missing"])
         self.assertTrue(any(m.startswith("private storage view (") for m in report["missing"]))
         self.assertGreater(report["landlock_abi"], 0)
+
+    @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv")
+    def test_an_agent_with_the_service_capabilities_gives_net_false_its_own_loopback(self):
+        self.give_storage_to_nobody()
+        spec = self.storage.spec(OWN_LOOPBACK, net=False)
+        result = launch(spec, prefix=as_nobody(SERVICE_CAPS), interpreter=PROJECT_PYTHON)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.report["net"], "loopback only (network namespace)")
+        self.assertEqual(self.storage.result(), "ok")
 
     @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv")
     def test_an_agent_with_the_service_capabilities_switches_and_drops_them(self):
