@@ -1,6 +1,6 @@
 /**
- * Zips a project folder for `deploy`: `.git`, `__pycache__`, `*.pyc` and what the
- * folder's `.robotignore` lists (gitignore-style globs) stay out; Unix modes are kept, so
+ * Zips a project folder for `deploy`: what the built-in rules and the folder's
+ * `.robotignore` leave out stays out (client/_ignore.ts); Unix modes are kept, so
  * a C++ executable stays executable. Entries are sorted and dated by the files' times,
  * so the same folder gives the same zip, and a re-run resumes an interrupted upload.
  *
@@ -8,85 +8,7 @@
  */
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipWriter } from "@zip.js/zip.js";
 import { joinPath as join } from "../paths.ts";
-
-/** The rules every deploy applies before the folder's own `.robotignore`. */
-export const BUILT_IN_IGNORES: readonly string[] = [
-  ".git/",
-  "__pycache__/",
-  "*.pyc",
-  "/.robotignore",
-];
-
-/** One line of an ignore file. */
-export interface IgnoreRule {
-  /** The pattern as written. */
-  readonly pattern: string;
-  /** Matches a path relative to the folder, `/`-separated. */
-  readonly regex: RegExp;
-  /** `!pattern`: takes back an earlier rule's exclusion. */
-  readonly negate: boolean;
-  /** `pattern/`: matches folders only. */
-  readonly folderOnly: boolean;
-}
-
-function globToRegex(glob: string, anchored: boolean): RegExp {
-  let out = "";
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === "*" && glob[i + 1] === "*") {
-      const slashAfter = glob[i + 2] === "/";
-      out += slashAfter ? "(?:.*/)?" : ".*";
-      i += slashAfter ? 2 : 1;
-    } else if (c === "*") {
-      out += "[^/]*";
-    } else if (c === "?") {
-      out += "[^/]";
-    } else if (c === "[") {
-      const close = glob.indexOf("]", i + 2);
-      if (close < 0) {
-        out += "\\[";
-        continue;
-      }
-      const body = glob.slice(i + 1, close).replace(/^!/, "^").replace(/\\/g, "\\\\");
-      out += `[${body}]`;
-      i = close;
-    } else if (c === "\\" && i + 1 < glob.length) {
-      out += glob[++i].replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-    } else {
-      out += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-    }
-  }
-  return new RegExp(`${anchored ? "^" : "^(?:.*/)?"}${out}$`);
-}
-
-/** Parses ignore rules: one glob a line, `#` comments, `!` negation, `/` anchoring. */
-export function parseIgnore(text: string): IgnoreRule[] {
-  const rules: IgnoreRule[] = [];
-  for (const raw of text.split(/\r?\n/)) {
-    let line = raw.replace(/(?<!\\)\s+$/, "");
-    if (line === "" || line.startsWith("#")) continue;
-    const negate = line.startsWith("!");
-    if (negate) line = line.slice(1);
-    const folderOnly = line.endsWith("/");
-    if (folderOnly) line = line.replace(/\/+$/, "");
-    // A slash at the start or in the middle ties the pattern to the folder's top.
-    const anchored = line.includes("/");
-    const glob = line.replace(/^\//, "");
-    if (glob === "") continue;
-    rules.push({ pattern: raw.trim(), regex: globToRegex(glob, anchored), negate, folderOnly });
-  }
-  return rules;
-}
-
-/** Whether `path` (relative, `/`-separated) is left out by `rules`: the last match wins. */
-export function isIgnored(path: string, isFolder: boolean, rules: readonly IgnoreRule[]): boolean {
-  let ignored = false;
-  for (const rule of rules) {
-    if (rule.folderOnly && !isFolder) continue;
-    if (rule.regex.test(path)) ignored = !rule.negate;
-  }
-  return ignored;
-}
+import { folderRules, type IgnoreRule, isIgnored } from "../client/mod.ts";
 
 /** A zipped folder. */
 export interface ZippedFolder {
@@ -153,7 +75,7 @@ export async function zipFolder(
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  const rules = [...parseIgnore(BUILT_IN_IGNORES.join("\n")), ...parseIgnore(text)];
+  const rules = folderRules(text);
   const found: Found = { files: [], skipped: 0, warnings: [] };
   await walk(root, "", rules, found);
   if (found.files.length === 0) {

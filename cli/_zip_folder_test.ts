@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Uint8ArrayReader, ZipReader } from "@zip.js/zip.js";
-import { isIgnored, parseIgnore, zipFolder } from "./_zip_folder.ts";
+import { zipFolder } from "./_zip_folder.ts";
 
 async function entries(zip: Uint8Array): Promise<Map<string, number>> {
   const reader = new ZipReader(new Uint8ArrayReader(zip), { useWebWorkers: false });
@@ -21,31 +21,6 @@ async function folder(files: Record<string, string>): Promise<string> {
   }
   return dir;
 }
-
-Deno.test("parseIgnore and isIgnored follow .gitignore's rules", () => {
-  const rules = parseIgnore(
-    "# comment\n\n*.log\n/build\ndata/\ndocs/*.md\n**/tmp/**\n!keep.log\nsecret?.txt\n",
-  );
-  const cases: [string, boolean, boolean][] = [
-    ["a.log", false, true],
-    ["deep/b.log", false, true],
-    ["keep.log", false, false],
-    ["build", true, true],
-    ["src/build", true, false],
-    ["data", true, true],
-    ["data", false, false],
-    ["x/data", true, true],
-    ["docs/a.md", false, true],
-    ["docs/sub/a.md", false, false],
-    ["a/tmp/b/c.py", false, true],
-    ["secret1.txt", false, true],
-    ["secret12.txt", false, false],
-    ["main.py", false, false],
-  ];
-  for (const [path, isFolder, expected] of cases) {
-    assert.equal(isIgnored(path, isFolder, rules), expected, path);
-  }
-});
 
 Deno.test("zipFolder leaves out .git, __pycache__, *.pyc and .robotignore's globs", async () => {
   const dir = await folder({

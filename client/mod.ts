@@ -30,6 +30,14 @@ export {
   type ConnectionErrorCode,
   displayUrl,
 } from "./_errors.ts";
+export {
+  BUILT_IN_IGNORES,
+  folderRules,
+  type IgnoreRule,
+  isIgnored,
+  isIgnoredFile,
+  parseIgnore,
+} from "./_ignore.ts";
 export { ConnectionEvent, type EventIteratorOptions, RobotEvent } from "./_events.ts";
 export { agentUrl, DEFAULT_PORT } from "./_socket.ts";
 export type {

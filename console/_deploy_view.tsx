@@ -10,7 +10,7 @@ import type { VNode } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { StartResult, UploadProgress } from "../client/mod.ts";
 import type { ConsoleSession, SessionState } from "./_session.ts";
-import { ignored, withoutTopFolder, zipFiles, type ZipInput } from "./_zip.ts";
+import { keptFiles, withoutTopFolder, zipFiles, type ZipInput } from "./_zip.ts";
 
 interface Version {
   version: number;
@@ -61,7 +61,7 @@ async function zipOf(files: ZipInput[]): Promise<{ zip: Uint8Array; label: strin
     return { zip: files[0].data, label: files[0].path };
   }
   const top = files[0]?.path.split("/")[0] ?? "files";
-  const inner = withoutTopFolder(files).filter((f) => !ignored(f.path));
+  const inner = keptFiles(withoutTopFolder(files));
   return { zip: await zipFiles(inner), label: `${top}/ (${inner.length} files, zipped here)` };
 }
 

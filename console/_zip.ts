@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { folderRules, isIgnoredFile } from "../client/mod.ts";
 
 /** One file for the zip. */
 export interface ZipInput {
@@ -16,11 +17,14 @@ export interface ZipInput {
   modified: number;
 }
 
-/** What is left out of a folder, as the command line leaves it out. */
-export function ignored(path: string): boolean {
-  const parts = path.split("/");
-  return parts.includes(".git") || parts.includes("__pycache__") || path.endsWith(".pyc") ||
-    parts.includes(".DS_Store") || path === ".robotignore";
+/**
+ * The files a deploy keeps: what the command line keeps of the same folder, by the same
+ * rules (the built-in ones, then the folder's own `.robotignore`; client/_ignore.ts).
+ */
+export function keptFiles(files: readonly ZipInput[]): ZipInput[] {
+  const robotignore = files.find((f) => f.path === ".robotignore");
+  const rules = folderRules(robotignore ? new TextDecoder().decode(robotignore.data) : "");
+  return files.filter((f) => !isIgnoredFile(f.path, rules));
 }
 
 const CRC_TABLE = (() => {
@@ -68,12 +72,12 @@ function header(size: number, fill: (view: DataView) => void): Uint8Array {
   return bytes;
 }
 
-/** A zip of `files` (sorted by path; the ignored ones left out). */
+/** A zip of `files` (sorted by path; what {@linkcode keptFiles} drops left out). */
 export async function zipFiles(files: ZipInput[]): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
-  const sorted = files.filter((f) => !ignored(f.path))
+  const sorted = keptFiles(files)
     .sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
   for (const file of sorted) {
     const name = new TextEncoder().encode(file.path);

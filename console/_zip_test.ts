@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Uint8ArrayReader, Uint8ArrayWriter, ZipReader } from "@zip.js/zip.js";
-import { crc32, ignored, withoutTopFolder, zipFiles } from "./_zip.ts";
+import { crc32, keptFiles, withoutTopFolder, zipFiles } from "./_zip.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 
@@ -37,12 +37,22 @@ Deno.test("crc32 matches the standard check value", () => {
   assert.equal(crc32(text("123456789")), 0xcbf43926);
 });
 
-Deno.test("ignored and withoutTopFolder leave out what the command line leaves out", () => {
-  assert.ok(ignored(".git/HEAD") && ignored("x/__pycache__/y.pyc") && ignored("m.pyc"));
-  assert.ok(!ignored("main.py") && !ignored("git/notes.txt"));
-  const files = withoutTopFolder([
-    { path: "proj/main.py", data: text(""), modified: 0 },
-    { path: "proj/lib/x.py", data: text(""), modified: 0 },
-  ]);
-  assert.deepEqual(files.map((f) => f.path), ["main.py", "lib/x.py"]);
+Deno.test("keptFiles and withoutTopFolder keep what the command line keeps, .robotignore too", () => {
+  const paths = [
+    "proj/main.py",
+    "proj/lib/x.py",
+    "proj/.robotignore",
+    "proj/.git/HEAD",
+    "proj/lib/__pycache__/x.cpython-38.pyc",
+    "proj/recordings/run1.bag",
+    "proj/weights.bin",
+    "proj/keep.bin",
+  ];
+  const files = withoutTopFolder(paths.map((path) => ({
+    path,
+    data: text(path.endsWith(".robotignore") ? "recordings/\n*.bin\n!keep.bin\n" : ""),
+    modified: 0,
+  })));
+  assert.equal(files[0].path, "main.py");
+  assert.deepEqual(keptFiles(files).map((f) => f.path), ["main.py", "lib/x.py", "keep.bin"]);
 });
