@@ -34,6 +34,13 @@ export interface CallRequest {
   size: number;
   /** Seconds the call may run, when the client asked for less than the default. */
   timeoutS?: number;
+  /**
+   * Sends the ACK or refusal the moment it is decided, and {@linkcode CallRouter.process}
+   * then resolves undefined. Without it a callback could overtake its ACK: the worker's exit
+   * fails the call in flight at once, while a returned ACK is sent only once the command's
+   * promise chain resumes.
+   */
+  reply?: (message: ServerMessage) => void;
 }
 
 /** What the gateway counts of calls since it started (worker restarts do not reset it). */
@@ -66,11 +73,21 @@ export interface CallRouterOptions {
   deliver(route: CallRoute, message: ServerMessage): void;
 }
 
+/** A call's ACK or refusal; undefined when it went through the request's `reply`. */
+export type Answer = ServerMessage | undefined;
+
+/** Sends `message` through the request's `reply` if it has one, else hands it back. */
+function answer(request: CallRequest, message: ServerMessage): Answer {
+  if (!request.reply) return message;
+  request.reply(message);
+  return undefined;
+}
+
 interface Held {
   request: CallRequest;
   /** The number of the last project-changing command sent before this call. */
   after: number;
-  resolve(reply: ServerMessage): void;
+  resolve(reply: ServerMessage | undefined): void;
 }
 
 /** Calls in flight and calls held, for one gateway. */
@@ -178,8 +195,10 @@ export class CallRouter {
   }
 
   /** ACKs or refuses a call; an ACKed call's outcome comes later as its callback. */
-  process(request: CallRequest): ServerMessage | Promise<ServerMessage> {
-    if (this.#held.length === 0 && !this.#mustWait(this.#switches)) return this.#send(request);
+  process(request: CallRequest): Answer | Promise<Answer> {
+    if (this.#held.length === 0 && !this.#mustWait(this.#switches)) {
+      return answer(request, this.#send(request));
+    }
     return new Promise((resolve) => this.#held.push({ request, after: this.#switches, resolve }));
   }
 
@@ -193,10 +212,13 @@ export class CallRouter {
     );
     if (held >= 0) {
       const [{ request, resolve }] = this.#held.splice(held, 1);
-      resolve(errorReply(ErrorCode.CANCELLED, "Call cancelled before it started", {
-        id: request.clientId,
-        data: { object: request.object, method: request.method },
-      }));
+      resolve(answer(
+        request,
+        errorReply(ErrorCode.CANCELLED, "Call cancelled before it started", {
+          id: request.clientId,
+          data: { object: request.object, method: request.method },
+        }),
+      ));
       return true;
     }
     const id = this.#byClientId.get(ownerKey(origin, clientId));
@@ -251,7 +273,7 @@ export class CallRouter {
   #release(): void {
     while (this.#held.length > 0 && !this.#mustWait(this.#held[0].after)) {
       const held = this.#held.shift()!;
-      held.resolve(this.#send(held.request));
+      held.resolve(answer(held.request, this.#send(held.request)));
     }
   }
 

@@ -6,6 +6,12 @@ import { type CallRoute, CallRouter } from "./_calls.ts";
 import { ANONYMOUS_OPERATOR, Connection } from "./_clients.ts";
 import type { ServerMessage } from "./_replies.ts";
 
+/** The ACK or refusal `process` handed back (it does when the request has no `reply`). */
+function answered(message: ServerMessage | undefined): ServerMessage {
+  assert.ok(message, "process sent its answer instead of handing it back");
+  return message;
+}
+
 function setup() {
   const link = new FakeLink();
   const delivered: { route: CallRoute; message: ServerMessage }[] = [];
@@ -14,8 +20,8 @@ function setup() {
     deliver: (route, message) => delivered.push({ route, message }),
   });
   const origin = new Connection(new FakeSocket().asWebSocket, { identity: ANONYMOUS_OPERATOR });
-  const call = (clientId: number, object: string, method: string, args = {}) =>
-    router.process({ origin, clientId, object, method, args, size: 60 });
+  const call = async (clientId: number, object: string, method: string, args = {}) =>
+    answered(await router.process({ origin, clientId, object, method, args, size: 60 }));
   return { link, router, origin, delivered, call };
 }
 
@@ -168,14 +174,16 @@ Deno.test("CallRouter sends long args as bytes and refuses everything once close
   assert.equal(link.calls[0].message.args, undefined);
   assert.deepEqual(JSON.parse(new TextDecoder().decode(link.calls[0].argsJson)), args);
   router.close(ErrorCode.SHUTTING_DOWN, "Call failed: the agent is shutting down");
-  const late = await router.process({
-    origin,
-    clientId: 2,
-    object: "a",
-    method: "m",
-    args: {},
-    size: 10,
-  });
+  const late = answered(
+    await router.process({
+      origin,
+      clientId: 2,
+      object: "a",
+      method: "m",
+      args: {},
+      size: 10,
+    }),
+  );
   assert.equal(late.code, ErrorCode.SHUTTING_DOWN);
   router.complete(12345, failedOutcome("a", "m", ErrorCode.INTERNAL, "X", "unknown id is ignored"));
 });

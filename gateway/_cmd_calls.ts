@@ -29,6 +29,8 @@ export function processCall(
     args: command.args,
     size: ctx.size,
     timeoutS: command.timeoutS,
+    // The ACK goes out as the call is sent: no callback can come before it.
+    reply: ctx.reply,
   }));
 }
 

@@ -114,6 +114,25 @@ Deno.test("WsGateway answers bad messages with their codes and the id", async ()
   ]);
 });
 
+Deno.test("WsGateway sends a call's ACK before its callback, even when the worker exits at once", async () => {
+  const { link, socket } = await setup();
+  link.publish(pythonTable({ a: ["m"] }));
+  // Direct: the worker's exit is handled in the same turn as the call, before any await.
+  socket.receiveJson({ command: "process", id: 1, params: { object: "a", method: "m" } });
+  link.listener?.onWorkerExit("SIGKILL", { hung: false });
+  // Held: the call waits for the restarted worker, is sent when it is ready, and fails.
+  link.setState("restarting");
+  link.publish(undefined);
+  socket.receiveJson({ command: "process", id: 2, params: { object: "a", method: "m" } });
+  await settle();
+  link.state = "running"; // the new worker is up; its table releases the held call
+  link.publish(pythonTable({ a: ["m"] }));
+  link.listener?.onWorkerExit("SIGKILL", { hung: false });
+  await settle();
+  const seen = socket.messages().map((m) => [m.id, m.status]);
+  assert.deepEqual(seen, [[1, "success"], [1, "callback"], [2, "success"], [2, "callback"]]);
+});
+
 Deno.test("WsGateway.shutdown fails calls in flight and closes the client", async () => {
   const { link, gateway, socket } = await setup();
   link.autoReply.set("safety_stop", { ran: [] });
