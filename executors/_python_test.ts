@@ -56,7 +56,8 @@ def stop():
     stopped.append(True)
 `;
 
-interface Started {
+/** A running test project; `await using` stops it and removes its folder. */
+interface Started extends AsyncDisposable {
   executor: PythonExecutor;
   exited: Promise<ExitInfo>;
   events: { event: string; data: unknown; dataJson?: string }[];
@@ -88,7 +89,14 @@ async function startProject(source = PROJECT): Promise<Started> {
       },
       onExit: exit.resolve,
     });
-    return { executor, exited: exit.promise, events, dir };
+    const started: Started = {
+      executor,
+      exited: exit.promise,
+      events,
+      dir,
+      [Symbol.asyncDispose]: () => stopProject(started),
+    };
+    return started;
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw error;
@@ -121,120 +129,96 @@ function delay(ms: number): Promise<void> {
 }
 
 Deno.test("PythonExecutor.start loads the project and reports its objects and interpreter", async () => {
-  const started = await startProject();
+  await using started = await startProject();
   const { executor } = started;
-  try {
-    assert.equal(executor.type, "python");
-    assert.equal(executor.running, true);
-    assert.equal(executor.revivable, true);
-    assert.ok(executor.pid > 0);
-    assert.ok(executor.objects.get("Robot")?.has("fast"));
-    assert.equal(executor.objects.get("Robot")?.has("_private"), false);
-    const status = executor.status();
-    assert.match(status.python ?? "", /^3\.\d+\.\d+$/);
-    assert.deepEqual({ ...status, python: null }, {
-      python: null,
-      abandoned_calls: 0,
-      in_flight: 0,
-    });
-  } finally {
-    await stopProject(started);
-  }
+  assert.equal(executor.type, "python");
+  assert.equal(executor.running, true);
+  assert.equal(executor.revivable, true);
+  assert.ok(executor.pid > 0);
+  assert.ok(executor.objects.get("Robot")?.has("fast"));
+  assert.equal(executor.objects.get("Robot")?.has("_private"), false);
+  const status = executor.status();
+  assert.match(status.python ?? "", /^3\.\d+\.\d+$/);
+  assert.deepEqual({ ...status, python: null }, {
+    python: null,
+    abandoned_calls: 0,
+    in_flight: 0,
+  });
 });
 
 Deno.test("PythonExecutor.call resolves with the method's result, args as an object or JSON bytes", async () => {
-  const started = await startProject();
+  await using started = await startProject();
   const { executor } = started;
-  try {
-    assert.deepEqual(await executor.call(1, { object: "Robot", method: "fast", args: {} }), {
-      object: "Robot",
-      method: "fast",
-      ok: true,
-      result: "fast",
-    });
-    const json = new TextEncoder().encode(JSON.stringify({ a: 1, b: "x".repeat(2000) }));
-    const echoed = await executor.call(2, { object: "Robot", method: "echo", args: json });
-    assert.deepEqual(echoed.result, { a: 1, b: "x".repeat(2000) });
-  } finally {
-    await stopProject(started);
-  }
+  assert.deepEqual(await executor.call(1, { object: "Robot", method: "fast", args: {} }), {
+    object: "Robot",
+    method: "fast",
+    ok: true,
+    result: "fast",
+  });
+  const json = new TextEncoder().encode(JSON.stringify({ a: 1, b: "x".repeat(2000) }));
+  const echoed = await executor.call(2, { object: "Robot", method: "echo", args: json });
+  assert.deepEqual(echoed.result, { a: 1, b: "x".repeat(2000) });
 });
 
 Deno.test("PythonExecutor.call keeps a long result as the host's JSON text with rawResult", async () => {
-  const started = await startProject();
+  await using started = await startProject();
   const { executor } = started;
-  try {
-    const request = { object: "Robot", method: "cloud", args: { points: 1000 } };
-    const raw = await executor.call(1, request, { rawResult: true });
-    assert.equal(raw.result, undefined);
-    assert.ok(raw.resultJson instanceof Uint8Array);
-    const expected = Array.from({ length: 1000 }, (_, i) => i);
-    assert.deepEqual(JSON.parse(new TextDecoder().decode(raw.resultJson)), expected);
-    const parsed = await executor.call(2, request);
-    assert.equal(parsed.resultJson, undefined);
-    assert.deepEqual(parsed.result, expected);
-  } finally {
-    await stopProject(started);
-  }
+  const request = { object: "Robot", method: "cloud", args: { points: 1000 } };
+  const raw = await executor.call(1, request, { rawResult: true });
+  assert.equal(raw.result, undefined);
+  assert.ok(raw.resultJson instanceof Uint8Array);
+  const expected = Array.from({ length: 1000 }, (_, i) => i);
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(raw.resultJson)), expected);
+  const parsed = await executor.call(2, request);
+  assert.equal(parsed.resultJson, undefined);
+  assert.deepEqual(parsed.result, expected);
 });
 
 Deno.test("PythonExecutor passes push_message events on, long data as the host's JSON", async () => {
-  const started = await startProject();
+  await using started = await startProject();
   const { executor, events } = started;
-  try {
-    await executor.call(1, { object: "Robot", method: "announce", args: { size: 3 } });
-    await executor.call(2, { object: "Robot", method: "announce", args: { size: 3000 } });
-    assert.deepEqual(events[0], {
-      event: "note",
-      data: { size: 3, pad: "xxx" },
-      dataJson: undefined,
-    });
-    assert.equal(events[1].event, "note");
-    assert.equal(events[1].data, undefined);
-    assert.deepEqual(JSON.parse(events[1].dataJson ?? ""), { size: 3000, pad: "x".repeat(3000) });
-  } finally {
-    await stopProject(started);
-  }
+  await executor.call(1, { object: "Robot", method: "announce", args: { size: 3 } });
+  await executor.call(2, { object: "Robot", method: "announce", args: { size: 3000 } });
+  assert.deepEqual(events[0], {
+    event: "note",
+    data: { size: 3, pad: "xxx" },
+    dataJson: undefined,
+  });
+  assert.equal(events[1].event, "note");
+  assert.equal(events[1].data, undefined);
+  assert.deepEqual(JSON.parse(events[1].dataJson ?? ""), { size: 3000, pad: "x".repeat(3000) });
 });
 
 Deno.test("PythonExecutor.cancel makes a call in flight resolve CANCELLED, and is false for others", async () => {
-  const started = await startProject();
+  await using started = await startProject();
   const { executor } = started;
-  try {
-    const call = executor.call(7, { object: "Robot", method: "spin", args: { seconds: 0.25 } });
-    assert.equal(executor.cancel(7), true);
-    const outcome = await within(call, WAIT_MS, "the CANCELLED outcome");
-    assert.equal(outcome.error?.code, "CANCELLED");
-    assert.equal(executor.cancel(7), false);
-    assert.equal(executor.cancel(999), false);
-  } finally {
-    await stopProject(started);
-  }
+  const call = executor.call(7, { object: "Robot", method: "spin", args: { seconds: 0.25 } });
+  assert.equal(executor.cancel(7), true);
+  const outcome = await within(call, WAIT_MS, "the CANCELLED outcome");
+  assert.equal(outcome.error?.code, "CANCELLED");
+  assert.equal(executor.cancel(7), false);
+  assert.equal(executor.cancel(999), false);
 });
 
 Deno.test("PythonExecutor.safetyStop runs the stop hooks and the configured calls it has", async () => {
-  const started = await startProject();
+  await using started = await startProject();
   const { executor } = started;
-  try {
-    // Using Robot makes its instance's stop() a hook too.
-    await executor.call(1, { object: "Robot", method: "fast", args: {} });
-    const ran = await executor.safetyStop([
-      { object: "Robot", method: "fast", args: {} },
-      { object: "sport_client", method: "StopMove", args: {} },
-      { object: "Robot", method: "missing", args: {} },
-    ]);
-    assert.deepEqual(ran, [
-      {
-        object: "*",
-        method: "stop",
-        ok: true,
-        result: { ran: ["stop", "Robot.stop"], errors: [] },
-      },
-      { object: "Robot", method: "fast", ok: true, result: "fast" },
-    ]);
-  } finally {
-    await stopProject(started);
-  }
+  // Using Robot makes its instance's stop() a hook too.
+  await executor.call(1, { object: "Robot", method: "fast", args: {} });
+  const ran = await executor.safetyStop([
+    { object: "Robot", method: "fast", args: {} },
+    { object: "sport_client", method: "StopMove", args: {} },
+    { object: "Robot", method: "missing", args: {} },
+  ]);
+  assert.deepEqual(ran, [
+    {
+      object: "*",
+      method: "stop",
+      ok: true,
+      result: { ran: ["stop", "Robot.stop"], errors: [] },
+    },
+    { object: "Robot", method: "fast", ok: true, result: "fast" },
+  ]);
 });
 
 Deno.test("PythonExecutor.start refuses a project that fails to import with START_FAILED", async () => {
@@ -283,94 +267,78 @@ Deno.test("PythonExecutor.start refuses an interpreter that cannot run with STAR
 });
 
 Deno.test("PythonExecutor answers a call in flight with EXECUTOR_EXITED when python exits", async () => {
-  const started = await startProject();
+  await using started = await startProject();
   const { executor, exited } = started;
-  try {
-    const outcome = await within(
-      executor.call(1, { object: "Robot", method: "die", args: {} }),
-      WAIT_MS,
-      "the outcome of a call whose process exits",
-    );
-    assert.equal(outcome.ok, false);
-    assert.equal(outcome.error?.code, "EXECUTOR_EXITED");
-    assert.match(outcome.error?.message ?? "", /exited \(code 3\) before Robot\.die returned/);
-    assert.deepEqual(await exited, { code: 3, signal: null });
-    assert.equal(executor.running, false);
-    const after = await executor.call(2, { object: "Robot", method: "fast", args: {} });
-    assert.equal(after.error?.code, "EXECUTOR_EXITED");
-  } finally {
-    await stopProject(started);
-  }
+  const outcome = await within(
+    executor.call(1, { object: "Robot", method: "die", args: {} }),
+    WAIT_MS,
+    "the outcome of a call whose process exits",
+  );
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.error?.code, "EXECUTOR_EXITED");
+  assert.match(outcome.error?.message ?? "", /exited \(code 3\) before Robot\.die returned/);
+  assert.deepEqual(await exited, { code: 3, signal: null });
+  assert.equal(executor.running, false);
+  const after = await executor.call(2, { object: "Robot", method: "fast", args: {} });
+  assert.equal(after.error?.code, "EXECUTOR_EXITED");
 });
 
 Deno.test("PythonExecutor kills python when a call stays blocked in C past the hard grace", async () => {
-  const started = await startProject();
+  await using started = await startProject();
   const { executor, exited } = started;
-  try {
-    const outcome = await within(
-      executor.call(1, { object: "Robot", method: "sleep", args: { seconds: 30 } }),
-      WAIT_MS,
-      "the TIMEOUT of a call blocked in time.sleep",
-    );
-    assert.equal(outcome.ok, false);
-    assert.equal(outcome.error?.code, "TIMEOUT");
-    assert.equal(outcome.error?.abandoned, true);
-    assert.equal(executor.status().abandoned_calls, 1);
+  const outcome = await within(
+    executor.call(1, { object: "Robot", method: "sleep", args: { seconds: 30 } }),
+    WAIT_MS,
+    "the TIMEOUT of a call blocked in time.sleep",
+  );
+  assert.equal(outcome.ok, false);
+  assert.equal(outcome.error?.code, "TIMEOUT");
+  assert.equal(outcome.error?.abandoned, true);
+  assert.equal(executor.status().abandoned_calls, 1);
 
-    const info = await within(exited, WAIT_MS, "the kill after the hard grace");
-    assert.equal(info.signal, "SIGKILL");
-    assert.equal(executor.running, false);
-    assert.equal(executor.status().abandoned_calls, 0);
-    const after = await executor.call(2, { object: "Robot", method: "fast", args: {} });
-    assert.equal(after.error?.code, "EXECUTOR_EXITED");
-  } finally {
-    await stopProject(started);
-  }
+  const info = await within(exited, WAIT_MS, "the kill after the hard grace");
+  assert.equal(info.signal, "SIGKILL");
+  assert.equal(executor.running, false);
+  assert.equal(executor.status().abandoned_calls, 0);
+  const after = await executor.call(2, { object: "Robot", method: "fast", args: {} });
+  assert.equal(after.error?.code, "EXECUTOR_EXITED");
 });
 
 Deno.test("PythonExecutor keeps python when an interrupted call settles in time", async () => {
-  const started = await startProject();
+  await using started = await startProject();
   const { executor, exited } = started;
   let exitedEarly = false;
   exited.then(() => exitedEarly = true);
-  try {
-    const outcome = await within(
-      executor.call(1, { object: "Robot", method: "spin", args: { seconds: 30 } }),
-      WAIT_MS,
-      "the TIMEOUT of a call in a Python loop",
-    );
-    assert.equal(outcome.error?.code, "TIMEOUT");
-    assert.equal(outcome.error?.abandoned, true);
-    const deadline = Date.now() + WAIT_MS;
-    while (executor.status().abandoned_calls > 0 && Date.now() < deadline) await delay(20);
-    assert.equal(executor.status().abandoned_calls, 0, "the interrupted call never settled");
+  const outcome = await within(
+    executor.call(1, { object: "Robot", method: "spin", args: { seconds: 30 } }),
+    WAIT_MS,
+    "the TIMEOUT of a call in a Python loop",
+  );
+  assert.equal(outcome.error?.code, "TIMEOUT");
+  assert.equal(outcome.error?.abandoned, true);
+  const deadline = Date.now() + WAIT_MS;
+  while (executor.status().abandoned_calls > 0 && Date.now() < deadline) await delay(20);
+  assert.equal(executor.status().abandoned_calls, 0, "the interrupted call never settled");
 
-    await delay(HARD_GRACE_S * 1000 + 500);
-    assert.equal(exitedEarly, false, "python exited although the call settled");
-    assert.equal(executor.running, true);
-    const next = await within(
-      executor.call(2, { object: "Robot", method: "fast", args: {} }),
-      WAIT_MS,
-      "a later call",
-    );
-    assert.deepEqual(next, { object: "Robot", method: "fast", ok: true, result: "fast" });
-  } finally {
-    await stopProject(started);
-  }
+  await delay(HARD_GRACE_S * 1000 + 500);
+  assert.equal(exitedEarly, false, "python exited although the call settled");
+  assert.equal(executor.running, true);
+  const next = await within(
+    executor.call(2, { object: "Robot", method: "fast", args: {} }),
+    WAIT_MS,
+    "a later call",
+  );
+  assert.deepEqual(next, { object: "Robot", method: "fast", ok: true, result: "fast" });
 });
 
 Deno.test("PythonExecutor.stop shuts python down cleanly and reports the exit once", async () => {
-  const started = await startProject();
+  await using started = await startProject();
   const { executor, exited } = started;
-  try {
-    const info = await within(executor.stop(), WAIT_MS, "the clean shutdown");
-    assert.deepEqual(info, { code: 0, signal: null });
-    assert.deepEqual(await exited, info);
-    assert.equal(executor.running, false);
-    assert.deepEqual(await executor.safetyStop([]), []);
-  } finally {
-    await stopProject(started);
-  }
+  const info = await within(executor.stop(), WAIT_MS, "the clean shutdown");
+  assert.deepEqual(info, { code: 0, signal: null });
+  assert.deepEqual(await exited, info);
+  assert.equal(executor.running, false);
+  assert.deepEqual(await executor.safetyStop([]), []);
 });
 
 const ROOT_ONLY_PYTHON = `${Deno.env.get("HOME") ?? ""}/.pyenv/versions/3.8.18/bin/python3`;
